@@ -2,6 +2,29 @@
 
 from __future__ import annotations
 
+from tornadoish import web
+from tornadoish.application import Application
+from tornadoish.errors import Finish, HTTPError, MissingArgumentError
+from tornadoish.handler import ErrorHandler, RedirectHandler, RequestHandler
+from tornadoish.httputil import HTTPFile, HTTPHeaders
+from tornadoish.request import HTTPServerRequest
+from tornadoish.routing import URLSpec, url
+
 __version__ = "0.1.0.dev0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "Application",
+    "ErrorHandler",
+    "Finish",
+    "HTTPError",
+    "HTTPFile",
+    "HTTPHeaders",
+    "HTTPServerRequest",
+    "MissingArgumentError",
+    "RedirectHandler",
+    "RequestHandler",
+    "URLSpec",
+    "__version__",
+    "url",
+    "web",
+]

@@ -9,7 +9,6 @@ import calendar
 import dataclasses
 import datetime
 import email.utils
-import numbers
 import time
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
@@ -141,15 +140,16 @@ def format_timestamp(
 ) -> str:
     """An HTTP date (RFC 9110 §5.6.7) from a POSIX time, an aware or UTC-naive datetime,
     or a UTC time tuple."""
-    if isinstance(ts, datetime.datetime):
-        if ts.tzinfo is None:
-            seconds: float = calendar.timegm(ts.utctimetuple())
+    value: object = ts  # checked at run time: untyped callers pass anything
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            seconds: float = calendar.timegm(value.utctimetuple())
         else:
-            seconds = ts.timestamp()
-    elif isinstance(ts, tuple | time.struct_time):
-        seconds = calendar.timegm(ts)
-    elif isinstance(ts, numbers.Real) and not isinstance(ts, bool):
-        seconds = float(ts)
+            seconds = value.timestamp()
+    elif isinstance(value, tuple | time.struct_time):
+        seconds = calendar.timegm(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
     else:
         raise TypeError(f"unknown timestamp type: {ts!r}")
     return email.utils.formatdate(seconds, usegmt=True)
@@ -213,11 +213,16 @@ def parse_qs_bytes(query: str | bytes, keep_blank_values: bool = True) -> dict[s
     return result
 
 
-def url_concat(url: str, args: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> str:
+def url_concat(
+    url: str,
+    args: Mapping[str, str | bytes] | Iterable[tuple[str, str | bytes]] | None,
+) -> str:
     """Append query arguments to ``url``, keeping any it already has."""
     if not args:
         return url
     parts = urllib.parse.urlparse(url)
-    pairs = list(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+    pairs: list[tuple[str, str | bytes]] = list(
+        urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    )
     pairs.extend(args.items() if isinstance(args, Mapping) else args)
     return urllib.parse.urlunparse(parts._replace(query=urllib.parse.urlencode(pairs)))

@@ -1,0 +1,110 @@
+"""The one framework module that reads and builds ASGI messages (layer: framework).
+
+Everything else in the framework sees an ``HTTPServerRequest`` and calls the small
+functions here to read the body and send the response.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+from tornadoish.errors import HTTPError
+from tornadoish.httputil import HTTPHeaders
+from tornadoish.request import HTTPServerRequest
+from tornadoish.types import ASGIReceive, ASGISend, Scope
+
+__all__ = ["ClientGone", "Responder", "read_body", "request_from_scope", "routing_path"]
+
+
+class ClientGone(Exception):
+    """The client disconnected before the request finished."""
+
+
+_SCHEME_PROTOCOL = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+
+
+def request_from_scope(scope: Scope) -> HTTPServerRequest:
+    """Build the request object from an ``http`` or ``websocket`` scope."""
+    root_path: str = scope.get("root_path", "")
+    path: str = scope["path"]
+    raw_path: bytes | None = scope.get("raw_path")
+    raw = raw_path.decode("latin-1") if raw_path else urllib.parse.quote(path)
+    if root_path and not path.startswith(root_path):
+        # Servers following the pre-2024 reading of the spec leave the prefix out of
+        # `path`; show the client-visible URL either way.
+        raw = urllib.parse.quote(root_path) + raw
+    query: bytes = scope.get("query_string", b"")
+    uri = raw + "?" + query.decode("latin-1") if query else raw
+    headers = HTTPHeaders.from_asgi(scope["headers"])
+    client = scope.get("client")
+    host = headers.get("Host")
+    if not host:
+        server = scope.get("server")
+        host = f"{server[0]}:{server[1]}" if server and server[1] is not None else "127.0.0.1"
+    return HTTPServerRequest(
+        method=scope.get("method", "GET"),
+        uri=uri,
+        version="HTTP/" + scope.get("http_version", "1.1"),
+        headers=headers,
+        remote_ip=client[0] if client else None,
+        protocol=_SCHEME_PROTOCOL.get(scope.get("scheme", "http"), "http"),
+        host=host,
+        root_path=root_path,
+    )
+
+
+def routing_path(scope: Scope) -> str:
+    """The still-%-encoded path below ``root_path``: what route patterns match."""
+    raw_path: bytes | None = scope.get("raw_path")
+    path = raw_path.decode("latin-1") if raw_path else urllib.parse.quote(scope["path"])
+    root_path: str = scope.get("root_path", "")
+    if root_path:
+        for prefix in (root_path, urllib.parse.quote(root_path)):
+            if path.startswith(prefix) and path[len(prefix) : len(prefix) + 1] in ("", "/"):
+                return path[len(prefix) :] or "/"
+    return path
+
+
+async def read_body(receive: ASGIReceive, headers: HTTPHeaders, limit: int | None) -> bytes:
+    """Read the whole request body; 413 past ``limit`` bytes; ClientGone on disconnect."""
+    if limit is not None:
+        declared = headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise HTTPError(413, "Content-Length %s exceeds the body limit", declared)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientGone()
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise HTTPError(413, "request body exceeds the body limit")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class Responder:
+    """Sends the response's ASGI messages; a send to a gone client raises ClientGone."""
+
+    __slots__ = ("_send",)
+
+    def __init__(self, send: ASGISend) -> None:
+        self._send = send
+
+    async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        await self._call({"type": "http.response.start", "status": status, "headers": headers})
+
+    async def body(self, data: bytes, more: bool) -> None:
+        await self._call({"type": "http.response.body", "body": data, "more_body": more})
+
+    async def _call(self, message: dict[str, Any]) -> None:
+        try:
+            await self._send(message)
+        except OSError as exc:
+            # ASGI 2.4: send() after the client left raises an OSError subclass.
+            raise ClientGone() from exc

@@ -1,0 +1,225 @@
+"""Application: settings, the routing table and the ASGI entry point (layer: framework).
+
+An ``Application`` is an ASGI 3 callable for the ``http`` and ``lifespan`` scopes, so
+it runs under our own server, any ASGI server, or ``httpx.ASGITransport`` unchanged.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from tornadoish import _asgi
+from tornadoish.errors import HTTPError
+from tornadoish.handler import RequestHandler
+from tornadoish.log import access_log, app_log
+from tornadoish.routing import HostRules, RuleInput, URLSpec
+from tornadoish.settings import validate_settings
+from tornadoish.types import ASGIReceive, ASGISend, Scope
+
+if TYPE_CHECKING:
+    from tornadoish.server.runner import Server
+
+__all__ = ["Application"]
+
+LifespanHook = Callable[[], Awaitable[None] | None]
+
+
+class _NotFoundHandler(RequestHandler):
+    """What answers when no rule matches and no ``default_handler_class`` is set."""
+
+    def prepare(self) -> None:
+        raise HTTPError(404)
+
+
+class Application:
+    """A routing table of handlers plus settings: ``Application([(r"/", MainHandler)])``.
+
+    ``handlers`` are rules ``(pattern, handler[, kwargs[, name]])`` or ``url(...)``;
+    ``settings`` keep the user's own keys too (Tornado apps rely on that).
+    """
+
+    def __init__(
+        self,
+        handlers: Iterable[RuleInput] | None = None,
+        default_host: str | None = None,
+        transforms: None = None,
+        **settings: Any,
+    ) -> None:
+        if transforms is not None:
+            raise TypeError("output transforms are not supported; use compress_response")
+        validate_settings(settings)
+        if settings.get("debug"):
+            settings.setdefault("serve_traceback", True)
+        default_class = settings.get("default_handler_class")
+        if default_class is not None and not issubclass(default_class, RequestHandler):
+            raise TypeError("setting 'default_handler_class' must be a RequestHandler subclass")
+        self.settings: dict[str, Any] = settings
+        self.default_host = default_host
+        self._host_rules: list[HostRules] = []
+        self._named: dict[str, URLSpec] = {}
+        self._startup_hooks: list[LifespanHook] = []
+        self._shutdown_hooks: list[LifespanHook] = []
+        self.add_handlers(".*$", list(handlers or ()))
+
+    # -- routing ----------------------------------------------------------------------
+
+    def add_handlers(self, host_pattern: str, host_handlers: Iterable[RuleInput]) -> None:
+        """Add rules for hosts matching ``host_pattern``; host rules go ahead of the
+        wildcard ``.*`` rules, in the order they were added."""
+        rules = HostRules(host_pattern, host_handlers)
+        if self._host_rules and self._host_rules[-1].is_wildcard and not rules.is_wildcard:
+            self._host_rules.insert(-1, rules)
+        else:
+            self._host_rules.append(rules)
+        for spec in rules.router.rules:
+            if spec.name:
+                if spec.name in self._named:
+                    app_log.warning(
+                        "Multiple handlers named %s; replacing previous value", spec.name
+                    )
+                self._named[spec.name] = spec
+
+    def reverse_url(self, name: str, *args: Any) -> str:
+        """The path of the rule called ``name`` with ``args`` %-escaped into its groups.
+
+        Raises KeyError for an unknown name. ``RequestHandler.reverse_url`` adds the
+        ASGI ``root_path`` prefix; this one cannot know it.
+        """
+        spec = self._named.get(name)
+        if spec is None:
+            raise KeyError(f"{name} not found in named urls")
+        return spec.reverse(*args)
+
+    def find_handler(
+        self, host_name: str, path: str, behind_proxy: bool
+    ) -> tuple[type[RequestHandler], dict[str, Any], list[bytes | None], dict[str, bytes | None]]:
+        """The handler class, its kwargs and the raw path groups for a request."""
+        for rules in self._host_rules:
+            if not rules.matches(host_name, self.default_host, behind_proxy):
+                continue
+            match = rules.router.find(path)
+            if match is not None:
+                return (
+                    match.spec.handler_class,
+                    match.spec.kwargs,
+                    match.path_args,
+                    match.path_kwargs,
+                )
+        default_class = self.settings.get("default_handler_class")
+        if default_class is not None:
+            return default_class, self.settings.get("default_handler_args", {}), [], {}
+        return _NotFoundHandler, {}, [], {}
+
+    # -- logging ----------------------------------------------------------------------
+
+    def log_request(self, handler: RequestHandler) -> None:
+        """One access-log line per request; the ``log_function`` setting replaces it."""
+        log_function = self.settings.get("log_function")
+        if log_function is not None:
+            log_function(handler)
+            return
+        status = handler.get_status()
+        if status < 400:
+            level = logging.INFO
+        elif status < 500:
+            level = logging.WARNING
+        else:
+            level = logging.ERROR
+        if access_log.isEnabledFor(level):
+            access_log.log(
+                level,
+                "%d %s %.2fms",
+                status,
+                handler._request_summary(),
+                1000.0 * handler.request.request_time(),
+            )
+
+    # -- lifespan hooks ---------------------------------------------------------------
+
+    def on_startup(self, hook: LifespanHook) -> LifespanHook:
+        """Register ``hook`` (sync or async) to run at ASGI lifespan startup; usable as a
+        decorator. A failing hook fails the startup."""
+        self._startup_hooks.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: LifespanHook) -> LifespanHook:
+        """Register ``hook`` (sync or async) to run at ASGI lifespan shutdown."""
+        self._shutdown_hooks.append(hook)
+        return hook
+
+    # -- ASGI -------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        scope_type = scope["type"]
+        if scope_type == "http":
+            await self._handle_http(scope, receive, send)
+        elif scope_type == "lifespan":
+            await self._handle_lifespan(receive, send)
+        else:
+            raise ValueError(f"tornadoish.Application cannot handle {scope_type!r} scopes")
+
+    async def _handle_http(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        request = _asgi.request_from_scope(scope)
+        handler_class, kwargs, path_args, path_kwargs = self.find_handler(
+            request.host_name, _asgi.routing_path(scope), "X-Real-Ip" in request.headers
+        )
+        handler = handler_class(self, request, **kwargs)
+        await handler._execute(receive, _asgi.Responder(send), path_args, path_kwargs)
+
+    async def _handle_lifespan(self, receive: ASGIReceive, send: ASGISend) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                error = await self._run_hooks(self._startup_hooks)
+                if error:
+                    await send({"type": "lifespan.startup.failed", "message": error})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                error = await self._run_hooks(self._shutdown_hooks)
+                if error:
+                    await send({"type": "lifespan.shutdown.failed", "message": error})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    @staticmethod
+    async def _run_hooks(hooks: list[LifespanHook]) -> str | None:
+        for hook in hooks:
+            try:
+                result = hook()
+                if result is not None and inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                app_log.error("Lifespan hook %r failed", hook, exc_info=True)
+                return f"{type(exc).__name__}: {exc}"
+        return None
+
+    # -- serving ----------------------------------------------------------------------
+
+    def _server_config(self, port: int, address: str, **options: Any) -> Any:
+        from tornadoish.server.config import ServerConfig
+
+        return ServerConfig(host=address or "127.0.0.1", port=port, **options)
+
+    def listen(self, port: int = 8888, address: str = "", **options: Any) -> Server:
+        """Start serving on our own server now and return the server (Tornado's
+        ``app.listen``); works before ``IOLoop.current().start()`` or in a running loop."""
+        from tornadoish.server.runner import listen
+
+        return listen(self, self._server_config(port, address, **options))
+
+    async def serve(self, host: str = "127.0.0.1", port: int = 8888, **options: Any) -> None:
+        """Serve on our own server until cancelled or stopped."""
+        from tornadoish.server.runner import serve
+
+        await serve(self, self._server_config(port, host, **options))
+
+    def run(self, port: int = 8888, host: str = "127.0.0.1", **options: Any) -> int:
+        """Serve on our own server, blocking, until SIGINT/SIGTERM; returns the exit code."""
+        from tornadoish.server.runner import run
+
+        return run(self, self._server_config(port, host, **options))

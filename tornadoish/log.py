@@ -1,0 +1,15 @@
+"""The library's loggers (layer: pure). Importing never configures handlers.
+
+``tornadoish.access`` gets one line per request, ``tornadoish.application`` uncaught
+exceptions with tracebacks, ``tornadoish.general`` everything else.
+"""
+
+from __future__ import annotations
+
+import logging
+
+__all__ = ["access_log", "app_log", "gen_log"]
+
+access_log = logging.getLogger("tornadoish.access")
+app_log = logging.getLogger("tornadoish.application")
+gen_log = logging.getLogger("tornadoish.general")

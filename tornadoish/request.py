@@ -1,0 +1,162 @@
+"""HTTPServerRequest: one HTTP request with Tornado's field names (layer: framework).
+
+Arguments, cookies and form bodies are parsed lazily, on first use, so a handler
+that never looks at them never pays for them.
+"""
+
+from __future__ import annotations
+
+import http.cookies
+import time
+from typing import Any
+
+from tornadoish.httputil import HTTPFile, HTTPHeaders, parse_cookie, parse_qs_bytes
+
+__all__ = ["HTTPServerRequest"]
+
+
+class HTTPServerRequest:
+    """A request as a handler sees it: ``self.request``.
+
+    ``path`` and ``uri`` are what the client sent (still percent-encoded), including
+    any ``root_path`` prefix under which the app is mounted; ``root_path`` holds that
+    prefix (Tornado has no such notion).
+    """
+
+    def __init__(
+        self,
+        method: str,
+        uri: str,
+        version: str = "HTTP/1.1",
+        headers: HTTPHeaders | None = None,
+        body: bytes = b"",
+        remote_ip: str | None = None,
+        protocol: str = "http",
+        host: str | None = None,
+        root_path: str = "",
+    ) -> None:
+        self.method = method
+        self.uri = uri
+        self.version = version
+        self.headers = headers if headers is not None else HTTPHeaders()
+        self.body = body
+        self.remote_ip = remote_ip
+        self.protocol = protocol
+        self.host = host or self.headers.get("Host") or "127.0.0.1"
+        self.host_name = _split_host_name(self.host)
+        self.root_path = root_path
+        path, _, query = uri.partition("?")
+        self.path = path
+        self.query = query
+        self._start_time = time.time()
+        self._finish_time: float | None = None
+        self._query_arguments: dict[str, list[bytes]] | None = None
+        self._body_arguments: dict[str, list[bytes]] | None = None
+        self._files: dict[str, list[HTTPFile]] | None = None
+        self._cookies: http.cookies.SimpleCookie | None = None
+
+    # -- arguments ---------------------------------------------------------------------
+
+    @property
+    def query_arguments(self) -> dict[str, list[bytes]]:
+        if self._query_arguments is None:
+            self._query_arguments = parse_qs_bytes(self.query) if self.query else {}
+        return self._query_arguments
+
+    @query_arguments.setter
+    def query_arguments(self, value: dict[str, list[bytes]]) -> None:
+        self._query_arguments = value
+
+    @property
+    def body_arguments(self) -> dict[str, list[bytes]]:
+        if self._body_arguments is None:
+            self._parse_body()
+        assert self._body_arguments is not None
+        return self._body_arguments
+
+    @body_arguments.setter
+    def body_arguments(self, value: dict[str, list[bytes]]) -> None:
+        self._body_arguments = value
+
+    @property
+    def files(self) -> dict[str, list[HTTPFile]]:
+        if self._files is None:
+            self._parse_body()
+        assert self._files is not None
+        return self._files
+
+    @files.setter
+    def files(self, value: dict[str, list[HTTPFile]]) -> None:
+        self._files = value
+
+    @property
+    def arguments(self) -> dict[str, list[bytes]]:
+        """Query and body arguments together, query values first (a fresh dict)."""
+        merged = {name: list(values) for name, values in self.query_arguments.items()}
+        for name, values in self.body_arguments.items():
+            merged.setdefault(name, []).extend(values)
+        return merged
+
+    def _parse_body(self) -> None:
+        # Imported here: the forms module pulls in python-multipart, needed only for
+        # requests that actually read a form body.
+        from tornadoish.forms import parse_body_arguments
+
+        content_type = self.headers.get("Content-Type", "")
+        if self.body and content_type:
+            self._body_arguments, self._files = parse_body_arguments(content_type, self.body)
+        else:
+            self._body_arguments, self._files = {}, {}
+
+    # -- cookies -----------------------------------------------------------------------
+
+    @property
+    def cookies(self) -> http.cookies.SimpleCookie:
+        """The request's cookies as a ``SimpleCookie`` (``cookies[name].value``)."""
+        if self._cookies is None:
+            jar: http.cookies.SimpleCookie = http.cookies.SimpleCookie()
+            for header in self.headers.get_list("Cookie"):
+                for name, value in parse_cookie(header).items():
+                    try:
+                        jar[name] = value
+                    except http.cookies.CookieError:
+                        # A name the stdlib refuses (odd characters): skip it, as
+                        # Tornado does, rather than failing the whole request.
+                        pass
+            self._cookies = jar
+        return self._cookies
+
+    # -- misc --------------------------------------------------------------------------
+
+    def full_url(self) -> str:
+        """The URL the client asked for: ``protocol://host/root_path/path?query``."""
+        return f"{self.protocol}://{self.host}{self.uri}"
+
+    def request_time(self) -> float:
+        """Seconds from the start of the request to its finish (or to now)."""
+        end = self._finish_time if self._finish_time is not None else time.time()
+        return end - self._start_time
+
+    def __repr__(self) -> str:
+        fields = ("protocol", "host", "method", "uri", "version", "remote_ip")
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in fields)
+        return f"{type(self).__name__}({args})"
+
+    def __getattr__(self, name: str) -> Any:
+        # Tornado code sometimes reads request.connection; explain instead of a bare
+        # AttributeError (ASGI hides the connection from the app).
+        if name == "connection":
+            raise AttributeError(
+                "HTTPServerRequest.connection does not exist in tornadoish: the ASGI "
+                "server owns the connection"
+            )
+        raise AttributeError(name)
+
+
+def _split_host_name(host: str) -> str:
+    """``Example.com:8080`` -> ``example.com``; ``[::1]:80`` -> ``[::1]`` (Tornado's rule)."""
+    host = host.lower()
+    name, colon, port = host.rpartition(":")
+    if colon and name and port.isdigit():
+        return name
+    return host

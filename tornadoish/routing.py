@@ -1,0 +1,225 @@
+"""The routing table: URL rules, host rules, matching and reversing (layer: pure).
+
+Tornado's semantics: ``$`` is appended to each pattern, the first matching rule wins,
+patterns match the raw (still percent-encoded) path, and matched groups are
+percent-decoded afterwards. Everything is compiled once, at construction.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+__all__ = ["HostRules", "RouteMatch", "Router", "URLSpec", "import_object", "url"]
+
+
+def import_object(name: str) -> Any:
+    """Import ``package.module.attr`` (or a bare module) by its dotted name."""
+    if "." not in name:
+        return importlib.import_module(name)
+    module_name, _, attr = name.rpartition(".")
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ImportError(f"module {module_name!r} has no attribute {attr!r}") from None
+
+
+class URLSpec:
+    """One rule: ``pattern`` -> ``handler`` class, with ``kwargs`` for ``initialize()``.
+
+    ``handler`` may be a dotted import string, resolved at construction.
+    """
+
+    __slots__ = ("_reverse_template", "handler_class", "kwargs", "name", "regex")
+
+    def __init__(
+        self,
+        pattern: str | re.Pattern[str],
+        handler: Any,
+        kwargs: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> None:
+        if isinstance(pattern, str):
+            if not pattern.endswith("$"):
+                pattern += "$"
+            try:
+                self.regex = re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid route pattern {pattern!r}: {exc}") from None
+        elif isinstance(pattern, re.Pattern):
+            self.regex = pattern
+        else:
+            raise TypeError(f"route pattern must be a str or compiled regex, got {pattern!r}")
+        if self.regex.groupindex and len(self.regex.groupindex) != self.regex.groups:
+            raise ValueError(
+                f"route pattern {self.regex.pattern!r} mixes named and positional groups; "
+                "use one kind only"
+            )
+        if isinstance(handler, str):
+            handler = import_object(handler)
+        if not callable(handler):
+            raise TypeError(f"handler for {self.regex.pattern!r} must be a class, got {handler!r}")
+        if kwargs is not None and not isinstance(kwargs, dict):
+            raise TypeError(f"handler kwargs for {self.regex.pattern!r} must be a dict")
+        self.handler_class: Any = handler
+        self.kwargs: dict[str, Any] = kwargs or {}
+        self.name = name
+        self._reverse_template = _reverse_template(self.regex)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.regex.pattern!r}, {self.handler_class!r}, "
+            f"kwargs={self.kwargs!r}, name={self.name!r})"
+        )
+
+    def reverse(self, *args: Any) -> str:
+        """Build the path for this rule from group values (escaped, ``/`` kept)."""
+        if self._reverse_template is None:
+            raise ValueError(f"cannot reverse the complex pattern {self.regex.pattern!r}")
+        template, group_count = self._reverse_template
+        if len(args) != group_count:
+            raise ValueError(
+                f"{self.regex.pattern!r} takes {group_count} argument(s), got {len(args)}"
+            )
+        if not args:
+            return template
+        converted = []
+        for arg in args:
+            raw = arg if isinstance(arg, bytes) else str(arg).encode("utf-8")
+            converted.append(urllib.parse.quote(raw, safe="/"))
+        return template % tuple(converted)
+
+
+url = URLSpec
+
+
+def _reverse_template(regex: re.Pattern[str]) -> tuple[str, int] | None:
+    """``/user/([0-9]+)$`` -> ``("/user/%s", 1)``; None when groups nest or are complex."""
+    pattern = regex.pattern
+    if pattern.startswith("^"):
+        pattern = pattern[1:]
+    if pattern.endswith("$"):
+        pattern = pattern[:-1]
+    if regex.groups != pattern.count("("):
+        # An escaped or nested parenthesis: too complex to invert reliably.
+        return None
+    pieces: list[str] = []
+    for index, fragment in enumerate(pattern.split("(")):
+        if index:
+            close = fragment.find(")")
+            if close < 0:
+                return None
+            pieces.append("%s")
+            fragment = fragment[close + 1 :]
+        literal = _unescape_literal(fragment)
+        if literal is None:
+            return None
+        pieces.append(literal.replace("%", "%%"))
+    return "".join(pieces), regex.groups
+
+
+_REGEX_SPECIALS = frozenset("[]{}*+?|^$.\\")
+
+
+def _unescape_literal(fragment: str) -> str | None:
+    """Undo regex escapes of a literal fragment; None if it holds real regex syntax."""
+    out: list[str] = []
+    chars = iter(fragment)
+    for char in chars:
+        if char == "\\":
+            escaped = next(chars, "")
+            if not escaped or escaped.isalnum():
+                return None  # \d, \w, ... are character classes, not literals
+            out.append(escaped)
+        elif char in _REGEX_SPECIALS:
+            return None
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+class RouteMatch:
+    """The rule that matched and its raw (bytes, percent-decoded) group values."""
+
+    __slots__ = ("path_args", "path_kwargs", "spec")
+
+    def __init__(
+        self, spec: URLSpec, path_args: list[bytes | None], path_kwargs: dict[str, bytes | None]
+    ) -> None:
+        self.spec = spec
+        self.path_args = path_args
+        self.path_kwargs = path_kwargs
+
+
+def _unquote_group(value: str | None) -> bytes | None:
+    # A '+' in a path means '+', not a space (RFC 3986); only %XX escapes are undone.
+    return None if value is None else urllib.parse.unquote_to_bytes(value)
+
+
+RuleInput = URLSpec | Sequence[Any]
+
+
+class Router:
+    """An ordered list of URL rules; ``find(path)`` returns the first match or None."""
+
+    __slots__ = ("rules",)
+
+    def __init__(self, rules: Iterable[RuleInput] = ()) -> None:
+        self.rules: list[URLSpec] = [make_spec(rule) for rule in rules]
+
+    def find(self, path: str) -> RouteMatch | None:
+        for spec in self.rules:
+            match = spec.regex.match(path)
+            if match is None:
+                continue
+            if spec.regex.groupindex:
+                kwargs = {name: _unquote_group(v) for name, v in match.groupdict().items()}
+                return RouteMatch(spec, [], kwargs)
+            return RouteMatch(spec, [_unquote_group(v) for v in match.groups()], {})
+        return None
+
+
+def make_spec(rule: RuleInput) -> URLSpec:
+    """A ``URLSpec`` from a rule tuple ``(pattern, handler[, kwargs[, name]])`` or a spec."""
+    if isinstance(rule, URLSpec):
+        return rule
+    if isinstance(rule, str) or not isinstance(rule, Sequence) or not 2 <= len(rule) <= 4:
+        raise TypeError(
+            f"a route must be url(...) or a tuple (pattern, handler[, kwargs[, name]]), "
+            f"got {rule!r}"
+        )
+    return URLSpec(*rule)
+
+
+class HostRules:
+    """The rules for one host pattern (``.*`` for any host), matched on the host name."""
+
+    __slots__ = ("host_regex", "router")
+
+    def __init__(self, host_pattern: str, rules: Iterable[RuleInput]) -> None:
+        if not host_pattern.endswith("$"):
+            host_pattern += "$"
+        try:
+            self.host_regex = re.compile(host_pattern, re.IGNORECASE)
+        except re.error as exc:
+            raise ValueError(f"invalid host pattern {host_pattern!r}: {exc}") from None
+        self.router = Router(rules)
+
+    @property
+    def is_wildcard(self) -> bool:
+        return self.host_regex.pattern == ".*$"
+
+    def matches(self, host_name: str, default_host: str | None, behind_proxy: bool) -> bool:
+        """Tornado's rule: the host name matches, or (when the request did not come
+        through a proxy setting X-Real-Ip) the app's ``default_host`` matches."""
+        if self.host_regex.match(host_name):
+            return True
+        return (
+            default_host is not None
+            and not behind_proxy
+            and self.host_regex.match(default_host) is not None
+        )

@@ -1,0 +1,20 @@
+"""Tornado-compatible import path: ``from tornadoish.web import RequestHandler`` (façade)."""
+
+from __future__ import annotations
+
+from tornadoish.application import Application
+from tornadoish.errors import Finish, HTTPError, MissingArgumentError
+from tornadoish.handler import ErrorHandler, RedirectHandler, RequestHandler
+from tornadoish.routing import URLSpec, url
+
+__all__ = [
+    "Application",
+    "ErrorHandler",
+    "Finish",
+    "HTTPError",
+    "MissingArgumentError",
+    "RedirectHandler",
+    "RequestHandler",
+    "URLSpec",
+    "url",
+]
