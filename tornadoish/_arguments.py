@@ -1,4 +1,4 @@
-"""Reading request arguments and JSON bodies: the input half of RequestHandler (layer: framework)."""
+"""Reading request arguments and JSON bodies: RequestHandler input (layer: framework)."""
 
 from __future__ import annotations
 
