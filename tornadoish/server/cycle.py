@@ -1,0 +1,421 @@
+"""One HTTP request/response exchange: the ASGI ``receive``/``send`` pair (layer: server).
+
+A :class:`RequestCycle` is created by the connection protocol for each request. It queues
+request body bytes for ``receive()``, validates and frames the app's response through the
+connection's ``h11.Connection``, and holds the response head back until the first body
+message so that a complete response (head, body, end) leaves in a single write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable
+from typing import Any, BinaryIO, Final, Protocol, cast
+
+import h11
+
+from tornadoish.server.config import ServerConfig
+from tornadoish.server.parsing import (
+    InvalidResponse,
+    ResponseHead,
+    body_forbidden,
+    reason_phrase,
+    validate_response_start,
+)
+from tornadoish.types import ASGIApp, HTTPScope, Message, Scope
+
+__all__ = ["ClientDisconnected", "CycleOwner", "RequestCycle"]
+
+error_log: Final = logging.getLogger("tornadoish.server.error")
+access_log: Final = logging.getLogger("tornadoish.server.access")
+
+# Chunk size when a file is sent by reading it in a thread (no sendfile, e.g. over TLS).
+_FILE_CHUNK_BYTES: Final = 256 * 1024
+_DISCONNECT: Final = {"type": "http.disconnect"}
+
+
+class ClientDisconnected(OSError):
+    """``send()`` was called after the client went away (ASGI HTTP spec 2.4)."""
+
+
+class CycleOwner(Protocol):
+    """What a request cycle needs from the connection that owns it."""
+
+    transport: asyncio.Transport
+    conn: h11.Connection
+    writing_paused: bool
+
+    def wait_writable(self) -> Awaitable[None]:
+        """Resolve when the transport's write buffer drained below its high-water mark."""
+
+    def date_header(self) -> bytes:
+        """The current ``Date`` header value."""
+
+    def body_wait_started(self, cycle: RequestCycle) -> None:
+        """The app waits in ``receive()`` for body bytes (arm the body timer, read)."""
+
+    def body_wait_ended(self, cycle: RequestCycle) -> None:
+        """The app's ``receive()`` got what it waited for (cancel the body timer)."""
+
+    def response_complete(self, cycle: RequestCycle) -> None:
+        """The whole response has been handed to the transport."""
+
+    def response_failed(self, cycle: RequestCycle) -> None:
+        """The app failed: send a 500 if nothing was written, else close."""
+
+
+class _FileSpan:
+    """A stand-in for file bytes in ``h11.Data``: h11 only needs its length.
+
+    ``send_with_data_passthrough`` hands the very object back, and we send the file
+    in its place.
+    """
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def _open_file(path: str | os.PathLike[str]) -> tuple[BinaryIO, int]:
+    file = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    try:
+        return file, os.fstat(file.fileno()).st_size
+    except BaseException:
+        file.close()
+        raise
+
+
+class RequestCycle:
+    """The ASGI callables and response state of one request on one connection."""
+
+    def __init__(
+        self,
+        owner: CycleOwner,
+        scope: HTTPScope,
+        config: ServerConfig,
+        *,
+        method: bytes,
+        keep_alive: bool,
+        expects_body: bool,
+    ) -> None:
+        self.owner = owner
+        self.scope = scope
+        self.config = config
+        self.method = method
+        # False when the server wants this response to carry ``Connection: close``.
+        self.keep_alive = keep_alive
+        # Request side.
+        self._body: list[bytes] = []
+        self.buffered = 0
+        self.more_body = expects_body
+        self._body_delivered = False
+        self._receive_waiter: asyncio.Future[None] | None = None
+        self._disconnect_waiter: asyncio.Future[None] | None = None
+        self._first_receive = True
+        # Connection state as seen by this cycle.
+        self.disconnected = False
+        # Response side.
+        self.response_started = False
+        self.wrote = False
+        self.response_complete = False
+        self.failed = False
+        self._head: ResponseHead | None = None
+        self._drop_body = False
+        self.status = 0
+
+    # -- driven by the connection --------------------------------------------------
+
+    def feed_body(self, data: bytes) -> None:
+        """Queue request body bytes for the app."""
+        self._body.append(data)
+        self.buffered += len(data)
+        self._wake()
+
+    def end_body(self) -> None:
+        """The request body is complete."""
+        self.more_body = False
+        self._wake()
+
+    def discard_body(self) -> None:
+        """Drop queued body bytes: the response is complete, the app will not read them."""
+        self._body.clear()
+        self.buffered = 0
+
+    def disconnect(self) -> None:
+        """The client is gone (or the request is abandoned): receive() says so, send() raises."""
+        self.disconnected = True
+        self._wake()
+        waiter = self._disconnect_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake(self) -> None:
+        waiter = self._receive_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def run(self, app: ASGIApp) -> None:
+        """Call the app; turn its failures into a 500 or a closed connection."""
+        try:
+            await app(cast(Scope, self.scope), self.receive, self.send)
+        except Exception as exc:
+            if self.disconnected and isinstance(exc, OSError):
+                # The client went away: not an error of anyone we can help.
+                error_log.debug("client disconnected during %s", self._request_line())
+                return
+            error_log.exception("exception in ASGI app for %s", self._request_line())
+            self.failed = True
+            if not self.response_complete:
+                self.owner.response_failed(self)
+        else:
+            if not self.response_complete and not self.disconnected and not self.failed:
+                error_log.error(
+                    "ASGI app returned without completing the response to %s",
+                    self._request_line(),
+                )
+                self.failed = True
+                self.owner.response_failed(self)
+
+    # -- ASGI receive ------------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        if self.disconnected:
+            return dict(_DISCONNECT)
+        if self.response_complete or self._body_delivered:
+            # ASGI HTTP 2.4: nothing more will come but the disconnect.
+            await self._wait_disconnect()
+            return dict(_DISCONNECT)
+        if self._first_receive:
+            self._first_receive = False
+            conn = self.owner.conn
+            if conn.they_are_waiting_for_100_continue and not self.response_started:
+                # Sent lazily, on the first receive(): an app that answers without
+                # reading never makes the client send its body (RFC 9110 §10.1.1).
+                self.owner.transport.write(
+                    conn.send(h11.InformationalResponse(status_code=100, headers=[]))
+                )
+        while not self._body and self.more_body:
+            self._receive_waiter = asyncio.get_running_loop().create_future()
+            self.owner.body_wait_started(self)
+            try:
+                await self._receive_waiter
+            finally:
+                self._receive_waiter = None
+                self.owner.body_wait_ended(self)
+            if self._gone():
+                return dict(_DISCONNECT)
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        self._body.clear()
+        self.buffered = 0
+        more = self.more_body
+        if not more:
+            self._body_delivered = True
+        self.owner.body_wait_ended(self)
+        return {"type": "http.request", "body": body, "more_body": more}
+
+    def _gone(self) -> bool:
+        # A method, not the attribute, so that type narrowing survives no await.
+        return self.disconnected
+
+    async def _wait_disconnect(self) -> None:
+        if self._disconnect_waiter is None:
+            self._disconnect_waiter = asyncio.get_running_loop().create_future()
+        await self._disconnect_waiter
+
+    # -- ASGI send ---------------------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        if self.disconnected:
+            raise ClientDisconnected("client disconnected")
+        if self.failed:
+            raise RuntimeError("the response already failed")
+        kind = message.get("type")
+        if not self.response_started:
+            if kind != "http.response.start":
+                self.failed = True
+                raise InvalidResponse(f"expected 'http.response.start', got {kind!r}")
+            try:
+                self._head = validate_response_start(message)
+            except InvalidResponse:
+                self.failed = True
+                raise
+            self.response_started = True
+            self.status = self._head.status
+            self._drop_body = body_forbidden(self.status, self.method)
+            return
+        if self.response_complete:
+            raise RuntimeError(f"{kind!r} sent after the response completed")
+        if kind == "http.response.body":
+            body = message.get("body", b"")
+            if not isinstance(body, bytes):
+                if not isinstance(body, bytearray | memoryview):
+                    self.failed = True
+                    raise InvalidResponse(f"response body must be bytes, got {type(body)}")
+                body = bytes(body)
+            await self._send_body(body, bool(message.get("more_body", False)))
+        elif kind == "http.response.pathsend":
+            await self._send_path(message.get("path"))
+        else:
+            self.failed = True
+            raise InvalidResponse(f"unexpected ASGI message {kind!r} in an http response")
+
+    async def _writable(self) -> None:
+        if self.owner.writing_paused:
+            await self.owner.wait_writable()
+            if self.disconnected:
+                raise ClientDisconnected("client disconnected")
+
+    async def _send_body(self, body: bytes, more: bool) -> None:
+        await self._writable()
+        conn = self.owner.conn
+        out: list[Any] = []
+        try:
+            if not self.wrote:
+                out.extend(self._head_pieces(None if more else len(body)))
+            if body:
+                if self._drop_body:
+                    self._log_dropped_body(len(body))
+                else:
+                    out.extend(conn.send_with_data_passthrough(h11.Data(data=body)) or ())
+            if not more:
+                out.append(conn.send(h11.EndOfMessage()))
+        except h11.LocalProtocolError as exc:
+            self.failed = True
+            raise InvalidResponse(f"invalid response body: {exc}") from None
+        self._write(out)
+        if not more:
+            self._complete()
+
+    async def _send_path(self, path: object) -> None:
+        if not isinstance(path, str | os.PathLike):
+            self.failed = True
+            raise InvalidResponse(f"pathsend path must be a str or os.PathLike: {path!r}")
+        if self.wrote:
+            self.failed = True
+            raise InvalidResponse("http.response.pathsend after a response body")
+        try:
+            file, size = await asyncio.to_thread(_open_file, path)
+        except OSError:
+            self.failed = True
+            raise
+        try:
+            head = self._head
+            assert head is not None
+            if head.content_length is not None and head.content_length != size:
+                self.failed = True
+                raise InvalidResponse(
+                    f"Content-Length {head.content_length} differs from file size {size}"
+                )
+            await self._writable()
+            conn = self.owner.conn
+            try:
+                pieces: list[Any] = list(self._head_pieces(size))
+                if not self._drop_body and size:
+                    span = _FileSpan(size)
+                    # h11 accepts any sized object here and hands it back untouched.
+                    data = h11.Data(data=span)  # type: ignore[arg-type]
+                    pieces.extend(conn.send_with_data_passthrough(data) or ())
+                end = conn.send(h11.EndOfMessage())
+            except h11.LocalProtocolError as exc:
+                self.failed = True
+                raise InvalidResponse(f"invalid response: {exc}") from None
+            buffered: list[Any] = []
+            for piece in pieces:
+                if isinstance(piece, _FileSpan):
+                    self._write(buffered)
+                    buffered = []
+                    await self._send_file(file, piece.size)
+                else:
+                    buffered.append(piece)
+            buffered.append(end)
+            self._write(buffered)
+        finally:
+            file.close()
+        self._complete()
+
+    async def _send_file(self, file: BinaryIO, size: int) -> None:
+        loop = asyncio.get_running_loop()
+        transport = self.owner.transport
+        try:
+            await loop.sendfile(transport, file, 0, size, fallback=False)
+            return
+        except (NotImplementedError, asyncio.SendfileNotAvailableError):
+            pass  # e.g. TLS: read the file in a thread instead
+        except (OSError, RuntimeError) as exc:
+            if self.disconnected or transport.is_closing():
+                raise ClientDisconnected("client disconnected") from exc
+            raise
+        file.seek(0)
+        left = size
+        while left:
+            chunk = await asyncio.to_thread(file.read, min(_FILE_CHUNK_BYTES, left))
+            if not chunk:
+                raise InvalidResponse("file shrank while being sent")
+            await self._writable()
+            if self.disconnected:
+                raise ClientDisconnected("client disconnected")
+            transport.write(chunk)
+            left -= len(chunk)
+
+    def _head_pieces(self, known_length: int | None) -> list[Any]:
+        """The response head as h11 frames it, with our Content-Length, Server and Date."""
+        head = self._head
+        assert head is not None
+        headers = head.headers
+        config = self.config
+        if (
+            head.content_length is None
+            and known_length is not None
+            and self.status not in (204, 304)
+            and (known_length or self.method != b"HEAD")
+        ):
+            headers.append((b"content-length", b"%d" % known_length))
+        if config.server_header and not head.has_server:
+            headers.append((b"server", b"tornadoish"))
+        if config.date_header and not head.has_date:
+            headers.append((b"date", self.owner.date_header()))
+        if self.owner.conn.they_are_waiting_for_100_continue:
+            # The client holds its body back; the connection cannot be reused reliably.
+            self.keep_alive = False
+        if not self.keep_alive and not head.close:
+            headers.append((b"connection", b"close"))
+        response = h11.Response(
+            status_code=self.status, headers=headers, reason=reason_phrase(self.status)
+        )
+        pieces = self.owner.conn.send_with_data_passthrough(response) or []
+        if self.config.access_log:
+            access_log.info('%s - "%s" %d', self._client_text(), self._request_line(), self.status)
+        return pieces
+
+    def _write(self, pieces: list[Any]) -> None:
+        if not pieces:
+            return
+        self.wrote = True
+        self.owner.transport.write(pieces[0] if len(pieces) == 1 else b"".join(pieces))
+
+    def _complete(self) -> None:
+        # A receive() still waiting for body bytes keeps waiting, now for the disconnect.
+        self.response_complete = True
+        self.owner.response_complete(self)
+
+    def _log_dropped_body(self, size: int) -> None:
+        level = logging.DEBUG if self.method == b"HEAD" else logging.WARNING
+        error_log.log(
+            level, "dropped %d body bytes of a %d response to %s", size, self.status, self.method
+        )
+
+    def _client_text(self) -> str:
+        client = self.scope["client"]
+        return "-" if client is None else f"{client[0]}:{client[1]}"
+
+    def _request_line(self) -> str:
+        scope = self.scope
+        query = scope["query_string"]
+        target = scope["raw_path"] + (b"?" + query if query else b"")
+        return f"{scope['method']} {target.decode('ascii', 'replace')} HTTP/{scope['http_version']}"

@@ -1,0 +1,484 @@
+"""The HTTP/1.1 connection: bytes of one TCP connection to ASGI ``http`` calls (layer: server).
+
+One :class:`HTTPProtocol` per connection and one ``h11.Connection`` reused across
+keep-alive requests (``start_next_cycle``). Raw bytes pass through a
+:class:`~tornadoish.server.parsing.RequestFramer` before h11 sees them, for the limits
+and framing rules h11 leaves to us. Each request runs as one task around a
+:class:`~tornadoish.server.cycle.RequestCycle`.
+
+Timers are loop handles, all cancelled in ``connection_lost`` whatever the cause:
+
+* head deadline (``timeout_request_head``): armed when a connection opens or when the
+  first byte of a new request head arrives, never reset per byte (slowloris);
+* keep-alive (``timeout_keep_alive``): idle time between requests;
+* body (``timeout_body``): silence while the app waits in ``receive()``.
+
+The server knows nothing of the framework: it takes any ASGI 3 callable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from typing import Any, Final, cast
+
+import h11
+
+from tornadoish.server.config import ServerConfig
+from tornadoish.server.cycle import RequestCycle
+from tornadoish.server.parsing import (
+    DateHeader,
+    RequestFramer,
+    RequestRejected,
+    build_scope,
+    error_response,
+)
+from tornadoish.server.state import ServerState
+from tornadoish.types import ASGIApp
+
+__all__ = ["HTTPProtocol"]
+
+error_log: Final = logging.getLogger("tornadoish.server.error")
+
+# One cache per process: every connection formats the Date header at most once a second.
+_DATE: Final = DateHeader()
+# States in which h11 would reject further bytes from the client: parse nothing more.
+_NOTHING_MORE: Final = (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
+
+
+class HTTPProtocol(asyncio.Protocol):
+    """One HTTP/1.1 connection serving ``app``.
+
+    Registers itself in ``state.connections`` on ``connection_made`` and removes itself
+    in ``connection_lost``, so the runner can call :meth:`shutdown` on each connection.
+    """
+
+    transport: asyncio.Transport
+
+    def __init__(self, app: ASGIApp, config: ServerConfig, state: ServerState) -> None:
+        self.app = app
+        self.config = config
+        self.state = state
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=config.limit_head_bytes)
+        self.framer = RequestFramer(
+            limit_head_bytes=config.limit_head_bytes,
+            limit_header_count=config.limit_header_count,
+            limit_uri_bytes=config.limit_uri_bytes,
+            limit_body_bytes=config.limit_body_bytes,
+        )
+        self.cycle: RequestCycle | None = None
+        # Every task we start, until it is done (a finished response may leave its app
+        # still running, e.g. background work after the body).
+        self.tasks: dict[asyncio.Task[None], RequestCycle] = {}
+        self.writing_paused = False
+        self._writable_waiters: list[asyncio.Future[None]] = []
+        self._connected = False
+        self._closing = False
+        self._shutdown = False
+        self._eof = False
+        self._reading_paused = False
+        self._processing = False
+        self._again = False
+        self._pending_error: RequestRejected | None = None
+        self._requests = 0
+        self._drained = 0
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._keep_alive_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+        self.client: tuple[str, int] | None = None
+        self.server: tuple[str, int | None] | None = None
+        self.scheme = "http"
+        self._proxy_trusted = False
+
+    # -- public contract ---------------------------------------------------------------
+
+    @property
+    def idle(self) -> bool:
+        """True when no request is in flight on this connection."""
+        return self.cycle is None
+
+    def shutdown(self) -> None:
+        """Close now if idle; otherwise close after the in-flight response."""
+        self._shutdown = True
+        if not self._connected or self._closing:
+            return
+        cycle = self.cycle
+        if cycle is None:
+            self._close()
+        elif not cycle.wrote:
+            cycle.keep_alive = False
+
+    # -- asyncio.Protocol --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.loop = asyncio.get_running_loop()
+        self._connected = True
+        sockname = transport.get_extra_info("sockname")
+        peername = transport.get_extra_info("peername")
+        if isinstance(sockname, tuple):
+            self.server = (str(sockname[0]), int(sockname[1]))
+            if isinstance(peername, tuple):
+                self.client = (str(peername[0]), int(peername[1]))
+        elif isinstance(sockname, str):
+            # A unix socket: the peer has no address.
+            self.server = (sockname, None)
+        if transport.get_extra_info("ssl_object") is not None:
+            self.scheme = "https"
+        config = self.config
+        if config.proxy_headers:
+            allowed = config.forwarded_allow_ips
+            # A unix socket peer passed the socket file's permissions: trust it.
+            self._proxy_trusted = "*" in allowed or self.client is None or self.client[0] in allowed
+        self.state.connections.add(self)
+        self._head_timer = self.loop.call_later(config.timeout_request_head, self._on_head_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing or self.conn.their_state in _NOTHING_MORE:
+            return
+        if self._keep_alive_timer is not None:
+            # First byte of a new request head: the absolute head deadline starts now.
+            self._keep_alive_timer.cancel()
+            self._keep_alive_timer = None
+            self._head_timer = self.loop.call_later(
+                self.config.timeout_request_head, self._on_head_timeout
+            )
+        accepted, error = self.framer.feed(data)
+        if error is not None and self._pending_error is None:
+            self._pending_error = error
+        if accepted:
+            self.conn.receive_data(accepted)
+        self._process()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        if self._closing:
+            return False
+        if self.conn.their_state not in _NOTHING_MORE:
+            self.conn.receive_data(b"")
+            self._process()
+        # Half-close: a client that shut down its sending side after a complete request
+        # still gets the response; keep the transport open for writing until then.
+        return self.cycle is not None and not self._closing
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self._connected = False
+        self.state.connections.discard(self)
+        self._cancel_timers()
+        self.writing_paused = False
+        self._wake_writers()
+        for task, cycle in list(self.tasks.items()):
+            cycle.disconnect()
+            if not cycle.response_complete and not task.done():
+                # The app gets one step to see the disconnect, then is cancelled.
+                self.loop.call_soon(task.cancel)
+        self.cycle = None
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        self._wake_writers()
+
+    # -- CycleOwner --------------------------------------------------------------------
+
+    def wait_writable(self) -> asyncio.Future[None]:
+        waiter: asyncio.Future[None] = self.loop.create_future()
+        if self.writing_paused and not self._closing:
+            self._writable_waiters.append(waiter)
+        else:
+            waiter.set_result(None)
+        return waiter
+
+    def date_header(self) -> bytes:
+        return _DATE.value(time.time())
+
+    def body_wait_started(self, cycle: RequestCycle) -> None:
+        if cycle is self.cycle and self._body_timer is None and not self._closing:
+            self._body_timer = self.loop.call_later(self.config.timeout_body, self._on_body_timeout)
+        self._update_reading()
+
+    def body_wait_ended(self, cycle: RequestCycle) -> None:
+        if cycle is self.cycle and self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+        self._update_reading()
+
+    def response_complete(self, cycle: RequestCycle) -> None:
+        if cycle is not self.cycle or self._closing:
+            return
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+        conn = self.conn
+        if (
+            conn.our_state is not h11.DONE
+            or self._eof
+            or self._shutdown
+            or self.state.shutting_down
+        ):
+            self._close()
+        elif conn.their_state is h11.SEND_BODY:
+            # Early response: discard the rest of the body, up to limit_drain_bytes.
+            self._drained = cycle.buffered
+            cycle.discard_body()
+            if self._drained > self.config.limit_drain_bytes:
+                self._close()
+            else:
+                self._process()
+        else:
+            self._finish_cycle()
+
+    def response_failed(self, cycle: RequestCycle) -> None:
+        if cycle is not self.cycle or self._closing:
+            return
+        if cycle.wrote:
+            # The client sees a truncated response: the only honest signal left.
+            self._close()
+        else:
+            self._send_error(500, head_only=cycle.method == b"HEAD")
+
+    # -- event processing --------------------------------------------------------------
+
+    def _process(self) -> None:
+        """Turn what h11 has buffered into events, re-entrancy safe."""
+        if self._processing:
+            self._again = True
+            return
+        self._processing = True
+        try:
+            again = True
+            while again and not self._closing:
+                self._again = False
+                self._pump()
+                again = self._again
+        finally:
+            self._processing = False
+        if not self._closing:
+            if self.cycle is None:
+                self._arm_idle_timer()
+            self._update_reading()
+
+    def _pump(self) -> None:
+        conn = self.conn
+        while not self._closing:
+            if conn.their_state in _NOTHING_MORE:
+                return
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._reject(
+                    self._pending_error
+                    or RequestRejected(exc.error_status_hint, "Bad Request", str(exc))
+                )
+                return
+            if event is h11.NEED_DATA:
+                if self._pending_error is not None and self._pending_error_applies():
+                    self._reject(self._pending_error)
+                return
+            if event is h11.PAUSED:
+                return
+            cycle = self.cycle
+            kind = type(event)
+            if kind is h11.Data:
+                assert cycle is not None
+                data = cast(h11.Data, event).data
+                if cycle.response_complete:
+                    self._drained += len(data)
+                    if self._drained > self.config.limit_drain_bytes:
+                        self._close()
+                        return
+                else:
+                    cycle.feed_body(data)
+            elif kind is h11.Request:
+                self._start_cycle(cast(h11.Request, event))
+            elif kind is h11.EndOfMessage:
+                assert cycle is not None
+                if cycle.response_complete:
+                    self._finish_cycle()
+                else:
+                    cycle.end_body()
+            elif kind is h11.ConnectionClosed:
+                if self._pending_error is not None and self._pending_error_applies():
+                    self._reject(self._pending_error)
+                elif cycle is None:
+                    self._close()
+                return
+
+    def _pending_error_applies(self) -> bool:
+        """Whether h11 has reached the point of the stream where the framer's error is."""
+        state = self.conn.their_state
+        return state is h11.SEND_BODY or (state is h11.IDLE and self.cycle is None)
+
+    def _start_cycle(self, request: h11.Request) -> None:
+        self._cancel_idle_timers()
+        try:
+            scope = build_scope(
+                request,
+                client=self.client,
+                server=self.server,
+                scheme=self.scheme,
+                root_path=self.config.root_path,
+                state=dict(self.state.lifespan_state),
+                proxy_trusted=self._proxy_trusted,
+            )
+        except RequestRejected as exc:
+            self._reject(exc)
+            return
+        self._requests += 1
+        self.state.total_requests += 1
+        limit = self.config.limit_requests_per_connection
+        keep_alive = not (
+            self._shutdown
+            or self.state.shutting_down
+            or (limit is not None and self._requests >= limit)
+        )
+        cycle = RequestCycle(
+            self,
+            scope,
+            self.config,
+            method=request.method,
+            keep_alive=keep_alive,
+            expects_body=True,
+        )
+        self.cycle = cycle
+        if self._upgrade(request, cycle):
+            return
+        task = _start_task(self.loop, cycle.run(self.app))
+        if not task.done():
+            self.tasks[task] = cycle
+            task.add_done_callback(self._task_done)
+
+    def _upgrade(self, request: h11.Request, cycle: RequestCycle) -> bool:
+        """Hook for protocol upgrades (WebSocket): True if the transport was taken over.
+
+        For now every request, ``Upgrade: websocket`` included, is served as plain HTTP.
+        """
+        return False
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.pop(task, None)
+
+    def _finish_cycle(self) -> None:
+        """Both sides finished one exchange: reuse the connection for the next one."""
+        self.cycle = None
+        self._drained = 0
+        try:
+            self.conn.start_next_cycle()
+        except h11.LocalProtocolError:
+            self._close()
+            return
+        if self._shutdown or self.state.shutting_down:
+            self._close()
+            return
+        self._process()
+
+    # -- errors, closing, timers -------------------------------------------------------
+
+    def _reject(self, error: RequestRejected) -> None:
+        """Answer a request the client got wrong (if no response was written), then close."""
+        error_log.debug("rejecting request from %s: %s", self.client, error)
+        cycle = self.cycle
+        if cycle is not None:
+            cycle.disconnect()
+            if cycle.wrote:
+                self._close()
+                return
+        self._send_error(error.status)
+
+    def _send_error(self, status: int, *, head_only: bool = False) -> None:
+        if self.cycle is not None:
+            self.cycle.disconnect()
+        date = self.date_header() if self.config.date_header else None
+        self.transport.write(
+            error_response(status, date=date, server=self.config.server_header, head_only=head_only)
+        )
+        self._close()
+
+    def _close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._cancel_timers()
+        self.transport.close()
+
+    def _update_reading(self) -> None:
+        if self._closing:
+            return
+        cycle = self.cycle
+        pause = self._pending_error is not None or (
+            cycle is not None
+            and (
+                cycle.buffered >= self.config.limit_buffered_bytes
+                or self.conn.their_state is not h11.SEND_BODY
+            )
+        )
+        if pause != self._reading_paused:
+            self._reading_paused = pause
+            if pause:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
+
+    def _arm_idle_timer(self) -> None:
+        if self._head_timer is not None or self._keep_alive_timer is not None:
+            return
+        if self.framer.head_in_progress:
+            self._head_timer = self.loop.call_later(
+                self.config.timeout_request_head, self._on_head_timeout
+            )
+        else:
+            self._keep_alive_timer = self.loop.call_later(
+                self.config.timeout_keep_alive, self._on_keep_alive_timeout
+            )
+
+    def _cancel_idle_timers(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        if self._keep_alive_timer is not None:
+            self._keep_alive_timer.cancel()
+            self._keep_alive_timer = None
+
+    def _cancel_timers(self) -> None:
+        self._cancel_idle_timers()
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _on_head_timeout(self) -> None:
+        self._head_timer = None
+        if self.cycle is None and self.framer.head_in_progress:
+            # RFC 9110 §15.5.9: 408 for a request head that did not arrive in time.
+            self._send_error(408)
+        else:
+            self._close()
+
+    def _on_keep_alive_timeout(self) -> None:
+        self._keep_alive_timer = None
+        self._close()
+
+    def _on_body_timeout(self) -> None:
+        self._body_timer = None
+        cycle = self.cycle
+        if cycle is None or cycle.wrote:
+            self._close()
+        else:
+            self._send_error(408)
+
+    def _wake_writers(self) -> None:
+        waiters, self._writable_waiters = self._writable_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+def _start_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task[None]:
+    """The request task, started eagerly where the loop supports it (3.12+)."""
+    if sys.version_info >= (3, 12):
+        return asyncio.Task(coro, loop=loop, eager_start=True)
+    return loop.create_task(coro)
