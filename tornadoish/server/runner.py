@@ -1,0 +1,608 @@
+"""Bind, serve and shut down gracefully: the process-level shell around connections (layer: server).
+
+``serve()`` is the whole life of one server process: bind, lifespan startup, serve
+until SIGINT/SIGTERM or ``Server.stop()``, graceful shutdown, lifespan shutdown.
+``run()`` wraps it in an event loop and turns the outcome into an exit code.
+``listen()`` is Tornado's ``app.listen(port)``: bind now, serve once the loop runs.
+
+Graceful shutdown, in order: stop accepting; ``shutdown()`` every connection (idle
+keep-alive connections close at once, busy ones after their in-flight response);
+wait up to ``timeout_graceful_shutdown``; abort what remains (the protocol cancels
+the request task in ``connection_lost``); lifespan shutdown with its own timeout.
+A second signal skips the waiting and the lifespan shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import ssl
+import stat
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
+
+from tornadoish.server.config import ServerConfig
+from tornadoish.server.lifespan import Lifespan, LifespanError
+from tornadoish.server.state import ServerState
+from tornadoish.types import ASGIApp
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "EXIT_STARTUP_FAILED",
+    "Address",
+    "Server",
+    "bind_sockets",
+    "listen",
+    "run",
+    "serve",
+    "start_server",
+]
+
+logger = logging.getLogger("tornadoish.server.error")
+
+# Exit codes of run() and of the CLI. A supervisor does not restart a worker that
+# exits with EXIT_STARTUP_FAILED: it would only fail again.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_STARTUP_FAILED = 3
+
+# After the grace period, aborted transports report connection_lost on the next loop
+# iterations; this bounds that wait (and the listening sockets' wait_closed) so that a
+# misbehaving protocol cannot hang the shutdown.
+_ABORT_WAIT = 2.0
+
+Address = tuple[str, int] | str
+"""Where a socket listens: ``(host, port)`` for TCP, the path for a unix socket."""
+
+
+# -- binding -----------------------------------------------------------------------------
+
+
+def bind_sockets(config: ServerConfig, *, reuse_port: bool = False) -> list[socket.socket]:
+    """Create the listening sockets ``config`` asks for: ``fd``, else ``uds``, else TCP.
+
+    Binding happens at once (like Tornado's ``bind_sockets``) so that a port in use is
+    reported before the app starts. ``reuse_port`` sets ``SO_REUSEPORT`` (worker
+    processes sharing a port on Linux). Raises ``OSError`` with a one-line message.
+    """
+    if config.fd is not None:
+        return [_adopt_fd(config.fd, config.backlog)]
+    if config.uds is not None:
+        return [_bind_unix(config.uds, config.backlog)]
+    return _bind_tcp(config.host, config.port, config.backlog, reuse_port=reuse_port)
+
+
+def _bind_tcp(host: str, port: int, backlog: int, *, reuse_port: bool) -> list[socket.socket]:
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise OSError(f"could not resolve host {host!r}: {exc.strerror}")
+    sockets: list[socket.socket] = []
+    seen: set[tuple[int, Any]] = set()
+    try:
+        for family, kind, proto, _, sockaddr in infos:
+            if family not in (socket.AF_INET, socket.AF_INET6) or (family, sockaddr) in seen:
+                continue
+            seen.add((family, sockaddr))
+            if port == 0 and sockets:
+                # One port for all addresses of the host (localhost: 127.0.0.1 and ::1).
+                sockaddr = (sockaddr[0], sockets[0].getsockname()[1], *sockaddr[2:])
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            if os.name != "nt":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                # Keep "::" from claiming the IPv4 port too, so both can be bound.
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(sockaddr)
+            except OSError as exc:
+                where = _format_address((str(sockaddr[0]), int(sockaddr[1])))
+                raise OSError(f"could not bind to {where}: {exc.strerror or exc}")
+            sock.listen(backlog)
+            sock.setblocking(False)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    if not sockets:
+        raise OSError(f"no IPv4 or IPv6 address for host {host!r}")
+    return sockets
+
+
+def _bind_unix(path: str, backlog: int) -> socket.socket:
+    try:
+        existing = os.lstat(path)
+    except FileNotFoundError:
+        pass
+    else:
+        if not stat.S_ISSOCK(existing.st_mode):
+            raise OSError(f"could not bind to unix:{path}: a file that is not a socket is there")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            # Nobody listens: a socket file left by a server that died. Safe to replace.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        else:
+            raise OSError(f"could not bind to unix:{path}: another server is listening there")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"could not bind to unix:{path}: {exc.strerror or exc}")
+    sock.setblocking(False)
+    return sock
+
+
+def _adopt_fd(fd: int, backlog: int) -> socket.socket:
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise OSError(f"could not use file descriptor {fd}: {exc.strerror or exc}")
+    if sock.type != socket.SOCK_STREAM:
+        sock.detach()
+        raise OSError(f"could not use file descriptor {fd}: not a stream socket")
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
+def _ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
+    if config.ssl_certfile is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.ssl_certfile, config.ssl_keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise OSError(f"could not load the TLS certificate or key: {reason}")
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+def _address_of(sock: socket.socket) -> Address:
+    name = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return str(name)
+    return (str(name[0]), int(name[1]))
+
+
+def _format_address(address: Address, *, tls: bool = False) -> str:
+    if isinstance(address, str):
+        return f"unix:{address}"
+    host, port = address
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{'https' if tls else 'http'}://{host}:{port}"
+
+
+# -- the server --------------------------------------------------------------------------
+
+
+class Server:
+    """One listening server: its sockets, connections, lifespan and shutdown.
+
+    Made by ``start_server()`` or ``listen()``. ``stop()`` begins a graceful shutdown
+    and returns at once; ``close()`` does the same and waits for it to finish.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        config: ServerConfig,
+        sockets: list[socket.socket],
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.state = ServerState()
+        self._sockets = sockets
+        self._addresses = [_address_of(sock) for sock in sockets]
+        self._unix_files = {
+            path: os.stat(path).st_ino for path in self._addresses if isinstance(path, str)
+        }
+        self._ssl_context = ssl_context
+        self._lifespan = Lifespan(app, config, self.state.lifespan_state)
+        self._servers: list[asyncio.Server] = []
+        self._transports: dict[object, asyncio.BaseTransport] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._all_closed = asyncio.Event()
+        self._all_closed.set()
+        self._forced_event = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._start_task: asyncio.Task[None] | None = None
+        self._close_task: asyncio.Task[None] | None = None
+        self._close_error: LifespanError | None = None
+        self.forced = False
+        """True once ``force_close()`` ran (second signal)."""
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        """The listening sockets (the server closes them on shutdown)."""
+        return list(self._sockets)
+
+    @property
+    def addresses(self) -> list[Address]:
+        """Where the server listens, with the actual port when the config said 0."""
+        return list(self._addresses)
+
+    @property
+    def port(self) -> int | None:
+        """The first TCP port listened on, or None for a unix socket only."""
+        for address in self._addresses:
+            if not isinstance(address, str):
+                return address[1]
+        return None
+
+    @property
+    def urls(self) -> list[str]:
+        """The addresses as printed: ``http://127.0.0.1:8888``, ``unix:/run/app.sock``."""
+        tls = self._ssl_context is not None
+        return [_format_address(address, tls=tls) for address in self._addresses]
+
+    def stop(self) -> None:
+        """Begin a graceful shutdown and return at once. Safe from any thread."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the server was never started")
+        if _running_loop() is loop:
+            self._begin_close()
+        else:
+            loop.call_soon_threadsafe(self._begin_close)
+
+    async def close(self) -> None:
+        """Shut down gracefully and wait for it. Raises ``LifespanError`` if the
+        app's lifespan shutdown failed."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        await asyncio.shield(self._begin_close())
+        if self._close_error is not None:
+            raise self._close_error
+
+    async def wait_closed(self) -> None:
+        """Wait until a shutdown begun by ``stop()``, ``close()`` or a signal is done."""
+        await self._closed.wait()
+
+    def force_close(self) -> None:
+        """Abort every connection now and skip the lifespan shutdown (second Ctrl-C)."""
+        self.forced = True
+        self._forced_event.set()
+        self._abort_all()
+        if self._loop is not None:
+            self._begin_close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        try:
+            await self._lifespan.startup()
+            factory = _protocol_factory(self)
+            for sock in self._sockets:
+                self._servers.append(
+                    await loop.create_server(
+                        factory, sock=sock, backlog=self.config.backlog, ssl=self._ssl_context
+                    )
+                )
+        except BaseException:
+            self._close_listeners()
+            raise
+        for url in self.urls:
+            logger.info("Serving on %s", url)
+
+    def _on_start_done(self, task: asyncio.Task[None]) -> None:
+        """For ``listen()`` inside a running loop: nobody awaits the start, so report."""
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            logger.error("the server could not start: %s", error, exc_info=error)
+            self._begin_close()
+
+    def _begin_close(self) -> asyncio.Task[None]:
+        if self._close_task is None:
+            assert self._loop is not None
+            self._close_task = self._loop.create_task(self._close(), name="server shutdown")
+        return self._close_task
+
+    async def _close(self) -> None:
+        try:
+            start = self._start_task
+            if start is not None and not start.done():
+                start.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await start
+            await self._close_connections()
+            if not self.forced:
+                try:
+                    await self._lifespan.shutdown()
+                except LifespanError as exc:
+                    self._close_error = exc
+                    logger.error("%s", exc)
+        finally:
+            self._closed.set()
+
+    async def _close_connections(self) -> None:
+        self.state.shutting_down = True
+        self._close_listeners()
+        for connection in list(self.state.connections):
+            connection.shutdown()
+        grace = self.config.timeout_graceful_shutdown
+        if self._transports and not self.forced:
+            logger.info("Waiting up to %g s for %d connection(s)", grace, len(self._transports))
+        if not await self._wait_for_connections(grace):
+            if not self.forced:
+                logger.warning(
+                    "%d connection(s) still busy after %g s; closing them",
+                    len(self._transports),
+                    grace,
+                )
+            self._abort_all()
+            await self._wait_for_connections(_ABORT_WAIT, respect_force=False)
+        for server in self._servers:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), _ABORT_WAIT)
+
+    async def _wait_for_connections(self, within: float, *, respect_force: bool = True) -> bool:
+        """True when every connection closed ``within`` seconds (and no force came)."""
+        if self._all_closed.is_set():
+            return True
+        waits = {asyncio.ensure_future(self._all_closed.wait())}
+        if respect_force:
+            waits.add(asyncio.ensure_future(self._forced_event.wait()))
+        try:
+            await asyncio.wait(waits, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+        return self._all_closed.is_set() and not (respect_force and self.forced)
+
+    def _abort_all(self) -> None:
+        for transport in list(self._transports.values()):
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.abort()
+            else:  # pragma: no cover - every stream transport is a WriteTransport
+                transport.close()
+
+    def _close_listeners(self) -> None:
+        for server in self._servers:
+            server.close()
+        for sock in self._sockets:
+            sock.close()
+        for path, inode in self._unix_files.items():
+            # Remove the socket file only if it is still ours (not a successor's).
+            with contextlib.suppress(OSError):
+                if os.stat(path).st_ino == inode:
+                    os.unlink(path)
+        self._unix_files.clear()
+
+    def _connection_made(self, protocol: object, transport: asyncio.BaseTransport) -> None:
+        self._transports[protocol] = transport
+        self._all_closed.clear()
+
+    def _connection_lost(self, protocol: object) -> None:
+        self._transports.pop(protocol, None)
+        if not self._transports:
+            self._all_closed.set()
+
+
+def _protocol_factory(server: Server) -> Callable[[], asyncio.Protocol]:
+    """A factory of ``HTTPProtocol`` subclasses that report to ``server``.
+
+    The runner keeps its own reference to each transport (from ``connection_made``), so
+    it can abort what is left after the grace period whatever the protocol exposes, and
+    it learns of each ``connection_lost`` without polling.
+    """
+    # Imported here so that importing the runner (the CLI, listen()) stays light.
+    from tornadoish.server.protocol import HTTPProtocol
+
+    class _TrackedHTTPProtocol(HTTPProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            server._connection_made(self, transport)
+            super().connection_made(transport)
+            if server.state.shutting_down:
+                # Accepted just before the listener closed: it missed the shutdown() call.
+                self.shutdown()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            try:
+                super().connection_lost(exc)
+            finally:
+                server._connection_lost(self)
+
+    app, config, state = server.app, server.config, server.state
+    return lambda: _TrackedHTTPProtocol(app, config, state)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _current_thread_loop() -> asyncio.AbstractEventLoop:
+    """The current thread's event loop, created and set if there is none (as Tornado's
+    ``IOLoop.current()`` does), without the deprecation warnings of newer Pythons."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            loop = asyncio.get_event_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or loop.is_closed():
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+    return loop
+
+
+# -- entry points ------------------------------------------------------------------------
+
+
+async def start_server(app: ASGIApp, config: ServerConfig) -> Server:
+    """Bind, run lifespan startup and start serving; return the running ``Server``.
+
+    ``config.workers`` is ignored here: a process serves with one loop, and the
+    supervisor (``tornadoish.server.workers``) runs several processes. Raises
+    ``OSError`` when binding fails and ``LifespanError`` when startup fails.
+    """
+    ssl_context = _ssl_context(config)
+    server = Server(app, config, bind_sockets(config), ssl_context=ssl_context)
+    await server._start()
+    return server
+
+
+async def serve(
+    app: ASGIApp, config: ServerConfig, *, ready: Callable[[Server], None] | None = None
+) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM or ``Server.stop()``, then shut down gracefully.
+
+    ``ready`` is called with the server once it listens. Signal handlers are installed
+    only in the main thread; a second signal forces the exit. Raises ``OSError`` when
+    binding fails and ``LifespanError`` when lifespan startup or shutdown fails.
+    """
+    await _serve(app, config, ready)
+
+
+async def _serve(app: ASGIApp, config: ServerConfig, ready: Callable[[Server], None] | None) -> int:
+    server = await start_server(app, config)
+    try:
+        with _signal_handling(server):
+            if ready is not None:
+                ready(server)
+            await server.wait_closed()
+    finally:
+        await server.close()
+    return EXIT_ERROR if server.forced else EXIT_OK
+
+
+@contextlib.contextmanager
+def _signal_handling(server: Server) -> Iterator[None]:
+    """First SIGINT/SIGTERM: graceful shutdown. Second: forced exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    received = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal received
+        received += 1
+        name = signal.Signals(signum).name
+        if received == 1:
+            logger.info("Shutting down on %s (send it again to force)", name)
+            server.stop()
+        else:
+            logger.warning("Forced exit on a second %s", name)
+            server.force_close()
+
+    previous: dict[signal.Signals, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.getsignal(sig)
+        try:
+            loop.add_signal_handler(sig, on_signal, sig)
+        except NotImplementedError:  # pragma: no cover - Windows
+
+            def fallback(signum: int, frame: FrameType | None) -> None:
+                loop.call_soon_threadsafe(on_signal, signum)
+
+            signal.signal(sig, fallback)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+            signal.signal(sig, handler)
+
+
+def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop for "uvloop" (an error if missing) and "auto" (if importable)."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise OSError("loop 'uvloop' was asked for but uvloop is not installed")
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def run(app: ASGIApp, config: ServerConfig) -> int:
+    """Serve ``app`` in this thread until signalled; return the process exit code.
+
+    ``EXIT_OK`` after a graceful shutdown; ``EXIT_STARTUP_FAILED`` when binding or
+    lifespan startup fails; ``EXIT_ERROR`` after a forced exit (second signal) or a
+    failed lifespan shutdown. Failures are logged as one line on
+    ``tornadoish.server.error``. ``config.workers > 1`` needs the app as an import
+    string, so it is the CLI's job: ``python -m tornadoish module:app --workers N``.
+    """
+    if config.workers > 1:
+        raise ValueError(
+            "workers > 1 needs the app as an import string: "
+            "python -m tornadoish module:app --workers N"
+        )
+    started = False
+
+    def ready(server: Server) -> None:
+        nonlocal started
+        started = True
+
+    try:
+        factory = _loop_factory(config.loop)
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(_serve(app, config, ready))
+    except LifespanError as exc:
+        if started:  # shutdown failed; Server.close() logged it
+            return EXIT_ERROR
+        logger.error("%s", exc)
+        return EXIT_STARTUP_FAILED
+    except OSError as exc:
+        logger.error("%s", exc)
+        return EXIT_STARTUP_FAILED
+    except KeyboardInterrupt:
+        # Interrupted before the signal handlers were in place (during startup).
+        return EXIT_ERROR
+
+
+def listen(app: ASGIApp, config: ServerConfig) -> Server:
+    """Bind now and serve on the current thread's event loop (Tornado's ``app.listen``).
+
+    Outside a running loop the lifespan startup runs to completion on the current
+    thread's loop before this returns (binding errors and startup failures raise
+    here); serving begins when the loop runs (``IOLoop.current().start()``). Inside a
+    running loop the sockets are bound at once and startup continues in a task the
+    server keeps; a startup failure there is logged and the server closes. No signal
+    handlers are installed: stop with ``Server.stop()`` or ``await Server.close()``.
+    """
+    ssl_context = _ssl_context(config)
+    server = Server(app, config, bind_sockets(config), ssl_context=ssl_context)
+    loop = _running_loop()
+    if loop is None:
+        _current_thread_loop().run_until_complete(server._start())
+        return server
+    server._loop = loop
+    server._start_task = loop.create_task(server._start(), name="server startup")
+    server._start_task.add_done_callback(server._on_start_done)
+    return server
