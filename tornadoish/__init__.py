@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tornadoish import web
 from tornadoish.application import Application
+from tornadoish.auth import addslash, authenticated, removeslash
 from tornadoish.errors import Finish, HTTPError, MissingArgumentError
 from tornadoish.handler import ErrorHandler, RedirectHandler, RequestHandler
 from tornadoish.httputil import HTTPFile, HTTPHeaders
@@ -25,6 +26,9 @@ __all__ = [
     "RequestHandler",
     "URLSpec",
     "__version__",
+    "addslash",
+    "authenticated",
+    "removeslash",
     "url",
     "web",
 ]

@@ -24,11 +24,16 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tornadoish import _asgi
-from tornadoish._arguments import ArgumentsMixin
-from tornadoish._cookies import CookiesMixin
+from tornadoish.auth import SecurityMixin
 from tornadoish.errors import Finish, HTTPError
 from tornadoish.escape import json_encode, utf8, xhtml_escape
-from tornadoish.httputil import HTTPHeaders, format_timestamp, reason_phrase, url_concat
+from tornadoish.httputil import (
+    HTTPHeaders,
+    as_browser_reads,
+    format_timestamp,
+    reason_phrase,
+    url_concat,
+)
 from tornadoish.log import app_log, gen_log
 from tornadoish.request import HTTPServerRequest
 from tornadoish.types import ASGIReceive
@@ -75,7 +80,7 @@ class _SendAwaitable:
         return self._handler._send_queued().__await__()
 
 
-class RequestHandler(ArgumentsMixin, CookiesMixin):
+class RequestHandler(SecurityMixin):
     """Subclass this and define ``get()``, ``post()``... (sync or ``async``)."""
 
     SUPPORTED_METHODS: ClassVar[tuple[str, ...]] = (
@@ -489,6 +494,7 @@ class RequestHandler(ArgumentsMixin, CookiesMixin):
                     for k, v in path_kwargs.items()
                 }
                 await self._read_body(receive)
+                await self._resolve_security()
                 result = self.prepare()
                 if result is not None and inspect.isawaitable(result):
                     await result
@@ -563,9 +569,10 @@ class RedirectHandler(RequestHandler):
 
 
 def _scheme_and_host(url: str) -> tuple[str, str]:
-    # Browsers treat a backslash like a slash; compare what a browser would follow.
-    parts = urllib.parse.urlsplit(url.replace("\\", "/"))
-    return parts.scheme, parts.netloc
+    # Browsers skip any number of slashes before the host ("///evil" is "//evil").
+    url = re.sub(r"^//+", "//", as_browser_reads(url))
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
 
 
 def _same_origin_as_template(template: str, target: str) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 __all__ = [
     "HTTPFile",
     "HTTPHeaders",
+    "as_browser_reads",
     "format_timestamp",
     "parse_cookie",
     "parse_qs_bytes",
@@ -226,3 +227,11 @@ def url_concat(
     )
     pairs.extend(args.items() if isinstance(args, Mapping) else args)
     return urllib.parse.urlunparse(parts._replace(query=urllib.parse.urlencode(pairs)))
+
+
+def as_browser_reads(url: str) -> str:
+    """``url`` as a browser parses it (WHATWG URL): outer spaces and controls stripped,
+    tabs and newlines removed, backslashes read as slashes."""
+    url = url.strip("".join(chr(code) for code in range(0x21)))
+    url = url.replace("\t", "").replace("\n", "").replace("\r", "")
+    return url.replace("\\", "/")

@@ -24,7 +24,7 @@ class LifespanError(RuntimeError):
 
 
 @asynccontextmanager
-async def lifespan(app: ASGIApp, timeout: float = 10.0) -> AsyncIterator[dict[str, Any]]:
+async def lifespan(app: ASGIApp, wait_seconds: float = 10.0) -> AsyncIterator[dict[str, Any]]:
     """Run ``app``'s lifespan startup on entry and shutdown on exit; yields the state dict.
 
     An app that raises on the lifespan scope before answering is taken as not
@@ -53,7 +53,7 @@ async def lifespan(app: ASGIApp, timeout: float = 10.0) -> AsyncIterator[dict[st
 
     async def exchange(kind: str) -> None:
         await to_app.send({"type": f"lifespan.{kind}"})
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(wait_seconds):
             try:
                 reply = await from_app.receive()
             except anyio.EndOfStream:

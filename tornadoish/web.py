@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tornadoish.application import Application
+from tornadoish.auth import addslash, authenticated, removeslash
 from tornadoish.errors import Finish, HTTPError, MissingArgumentError
 from tornadoish.handler import ErrorHandler, RedirectHandler, RequestHandler
 from tornadoish.routing import URLSpec, url
@@ -16,5 +17,8 @@ __all__ = [
     "RedirectHandler",
     "RequestHandler",
     "URLSpec",
+    "addslash",
+    "authenticated",
+    "removeslash",
     "url",
 ]
