@@ -7,6 +7,7 @@ body raises :class:`FormError`, whose message is short and safe to show the clie
 
 from __future__ import annotations
 
+import logging
 import re
 import urllib.parse
 from typing import TYPE_CHECKING
@@ -47,6 +48,11 @@ _HEADER_LINE_OVERHEAD = 4
 # RFC 2231 §3-4: ``name*`` (charset'language'percent-encoded) and ``name*0``,
 # ``name*1*``... continuations, as Tornado decodes them for ``filename*``.
 _EXTENDED_PARAM_RE = re.compile(r"([^*]+)\*(?:([0-9]+)(\*)?)?\Z")
+# python-multipart logs a WARNING for every malformed body it meets. That body is the
+# client's fault and the framework already reports the 400, so the parser gets a muted
+# logger of its own (outside the logging registry: no global state is touched).
+_SILENT_LOGGER = logging.Logger("tornadoish.forms.multipart")
+_SILENT_LOGGER.disabled = True
 
 
 class FormError(ValueError):
@@ -205,6 +211,7 @@ def _parse_multipart(
             max_header_count=max_part_header_bytes,
             max_header_size=max_part_header_bytes,
         )
+        parser.logger = _SILENT_LOGGER
         parser.write(body)
     except FormError:
         raise
