@@ -399,9 +399,11 @@ def test_invalid_xsrf_tokens_decode_to_nones(value: str | bytes) -> None:
     assert decode_xsrf_token(value) == (None, None, None)
 
 
-def test_v2_xsrf_token_may_hold_an_empty_token() -> None:
-    # Tornado reads it; its check_xsrf_cookie then refuses the empty token.
-    assert decode_xsrf_token("2|01020304||12") == (2, b"", 12)
+def test_v2_xsrf_token_with_an_empty_token_reads_as_absent() -> None:
+    # Tornado returns (2, b"", 12): a cookie that then fails every check and is never
+    # replaced. Reading it as absent makes the handler issue a fresh token.
+    assert decode_xsrf_token("2|01020304||12") == (None, None, None)
+    assert tornado_handler()._decode_xsrf_token("2|01020304||12") == (2, b"", 12)
 
 
 @pytest.mark.parametrize(

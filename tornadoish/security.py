@@ -343,7 +343,7 @@ def decode_xsrf_token(
 
     Reads v2 (:func:`encode_xsrf_token`) and v1 (a bare token: hex, else taken as is;
     its timestamp is unknown, so "now" from ``clock`` stands in, as in Tornado).
-    Anything unreadable, including an empty value, gives ``(None, None, None)``.
+    Anything unreadable, including an empty value or token, gives ``(None, None, None)``.
     """
     if not isinstance(cookie_or_arg, str | bytes):
         raise TypeError(f"xsrf token must be str or bytes, got {type(cookie_or_arg).__name__}")
@@ -368,7 +368,10 @@ def decode_xsrf_token(
         timestamp = int(timestamp_text.decode("ascii"))
     except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
         return None, None, None
-    if len(mask) != _XSRF_MASK_BYTES:
+    # An empty token can never pass a check. Tornado returns it anyway, which pins a
+    # visitor to a cookie that fails every form; reading it as absent lets the caller
+    # issue a fresh token instead.
+    if len(mask) != _XSRF_MASK_BYTES or not masked:
         return None, None, None
     return 2, _mask(mask, masked), timestamp
 
