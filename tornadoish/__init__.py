@@ -6,10 +6,11 @@ from tornadoish import web
 from tornadoish.application import Application
 from tornadoish.auth import addslash, authenticated, removeslash
 from tornadoish.errors import Finish, HTTPError, MissingArgumentError
-from tornadoish.handler import ErrorHandler, RedirectHandler, RequestHandler
+from tornadoish.handler import RequestHandler
 from tornadoish.httputil import HTTPFile, HTTPHeaders
 from tornadoish.request import HTTPServerRequest
 from tornadoish.routing import URLSpec, url
+from tornadoish.simple_handlers import ErrorHandler, RedirectHandler
 
 __version__ = "0.1.0.dev0"
 

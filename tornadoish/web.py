@@ -5,8 +5,9 @@ from __future__ import annotations
 from tornadoish.application import Application
 from tornadoish.auth import addslash, authenticated, removeslash
 from tornadoish.errors import Finish, HTTPError, MissingArgumentError
-from tornadoish.handler import ErrorHandler, RedirectHandler, RequestHandler
+from tornadoish.handler import RequestHandler
 from tornadoish.routing import URLSpec, url
+from tornadoish.simple_handlers import ErrorHandler, RedirectHandler
 
 __all__ = [
     "Application",
