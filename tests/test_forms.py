@@ -190,6 +190,9 @@ def test_empty_filename_is_a_plain_argument() -> None:
         ('form-data; name="f"; filename="a;b=c.txt"', "a;b=c.txt"),
         ("form-data; name=f; filename=plain.txt", "plain.txt"),
         ('form-data; name="f"; filename="%22q%22.txt"', "%22q%22.txt"),
+        ("form-data; name=\"f\"; filename*=bogus''%E9.txt", "\u00e9.txt"),  # unknown charset
+        ('form-data; name="f"; filename*=%41.txt', "A.txt"),  # no charset part
+        ('form-data; name="f"; junk; filename="x.txt"', "x.txt"),  # parameter without "="
     ],
 )
 def test_filenames_are_decoded_like_tornado(disposition: str, filename: str) -> None:

@@ -284,6 +284,19 @@ def test_non_int_key_in_secret_dict_is_a_type_error() -> None:
 def test_non_string_value_is_a_type_error_not_none() -> None:
     with pytest.raises(TypeError, match="str, bytes or None"):
         decode_signed_value(SECRET, "key", 42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="xsrf token must be str or bytes"):
+        decode_xsrf_token(None)  # type: ignore[arg-type]
+
+
+def test_non_string_secret_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="secret must be str or bytes"):
+        create_signed_value(42, "key", "v")  # type: ignore[arg-type]
+
+
+def test_non_digit_timestamp_under_a_valid_signature_decodes_to_none() -> None:
+    body = b"2|1:0|4:soon|3:key|8:dmFsdWU=|"
+    signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest().encode()
+    assert decode(body + signature) is None
 
 
 def test_non_ascii_name_uses_byte_lengths() -> None:
