@@ -33,9 +33,10 @@ DEFAULT_MAX_FORM_FIELDS = 1000
 # forms stay well below; every part costs a header parse and several objects, and a
 # body of tiny parts is the cheapest way to make a server do a lot of that.
 DEFAULT_MAX_FORM_PARTS = 100
-# Header bytes of one part. Tornado's default: a part's headers are a
-# Content-Disposition (name, filename) and a Content-Type, a few hundred bytes even
-# with a long non-ASCII filename; 10 KiB leaves room for odd clients, not for abuse.
+# Header bytes of one part (its header lines with their CRLFs). Tornado's default: a
+# part's headers are a Content-Disposition (name, filename) and a Content-Type, a few
+# hundred bytes even with a long non-ASCII filename; 10 KiB leaves room for odd
+# clients, not for abuse.
 DEFAULT_MAX_PART_HEADER_BYTES = 10 * 1024
 # Not limited here: the size of a part or field. The whole body is already in memory
 # (bounded by the server's body limit) and parts are slices of it, so a per-field cap
@@ -216,8 +217,13 @@ def _parse_multipart(
     except FormError:
         raise
     except ValueError as exc:  # python-multipart's errors are ValueErrors
-        # Where Tornado is lenient about a malformed body, we refuse it too: the
-        # message stays generic, the details are python-multipart's.
+        # Tornado 6.6 refuses most malformed bodies too (older releases logged a
+        # warning and kept what they had parsed). Where it is still lenient, we refuse:
+        # two Content-Disposition headers, a delimiter straight after a delimiter, a
+        # boundary over python-multipart's 256 bytes (RFC 2046 §5.1.1 allows 70). We
+        # are lenient where it is not: a CRLF before the first delimiter (RFC 2046
+        # preamble), any case of "form-data". python-multipart names its errors only
+        # by message; should the wording change, the reason falls back to "malformed".
         message = str(exc)
         if "header size" in message or "header count" in message:
             raise FormError("multipart part headers too large") from exc
