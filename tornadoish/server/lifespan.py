@@ -68,7 +68,11 @@ class Lifespan:
         self._task = asyncio.create_task(self._run(dict(scope)), name="lifespan")
         await self._receive_queue.put({"type": "lifespan.startup"})
         timeout = self._config.timeout_lifespan_startup
-        outcome = await self._wait(self._startup_result, timeout)
+        try:
+            outcome = await self._wait(self._startup_result, timeout)
+        except asyncio.CancelledError:
+            await self._cancel()
+            raise
         if outcome == "timeout":
             await self._cancel()
             raise LifespanError(f"application startup did not complete within {timeout:g} s")

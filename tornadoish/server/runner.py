@@ -484,50 +484,64 @@ async def serve(
 
 
 async def _serve(app: ASGIApp, config: ServerConfig, ready: Callable[[Server], None] | None) -> int:
-    server = await start_server(app, config)
-    try:
-        with _signal_handling(server):
+    # Handlers first: a signal during startup cancels it rather than killing the
+    # process half-way (SIGTERM's default) with a lifespan task running.
+    with _signal_handling() as signals:
+        server = await start_server(app, config)
+        signals.server = server
+        try:
             if ready is not None:
                 ready(server)
             await server.wait_closed()
-    finally:
-        await server.close()
+        finally:
+            await server.close()
     return EXIT_ERROR if server.forced else EXIT_OK
 
 
-@contextlib.contextmanager
-def _signal_handling(server: Server) -> Iterator[None]:
-    """First SIGINT/SIGTERM: graceful shutdown. Second: forced exit."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    loop = asyncio.get_running_loop()
-    received = 0
+class _Signals:
+    """What SIGINT/SIGTERM do: cancel startup; then graceful shutdown; then force."""
 
-    def on_signal(signum: int) -> None:
-        nonlocal received
-        received += 1
+    def __init__(self, task: asyncio.Task[Any] | None) -> None:
+        self.server: Server | None = None
+        self.received = 0
+        self._task = task
+
+    def __call__(self, signum: int) -> None:
+        self.received += 1
         name = signal.Signals(signum).name
-        if received == 1:
+        if self.server is None:
+            logger.info("Startup interrupted by %s", name)
+            if self._task is not None:
+                self._task.cancel()
+        elif self.received == 1 or not self.server.state.shutting_down:
             logger.info("Shutting down on %s (send it again to force)", name)
-            server.stop()
+            self.server.stop()
         else:
             logger.warning("Forced exit on a second %s", name)
-            server.force_close()
+            self.server.force_close()
 
+
+@contextlib.contextmanager
+def _signal_handling() -> Iterator[_Signals]:
+    """Install ``_Signals`` for SIGINT/SIGTERM (main thread only) and restore after."""
+    signals = _Signals(asyncio.current_task())
+    if threading.current_thread() is not threading.main_thread():
+        yield signals
+        return
+    loop = asyncio.get_running_loop()
     previous: dict[signal.Signals, Any] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.getsignal(sig)
         try:
-            loop.add_signal_handler(sig, on_signal, sig)
+            loop.add_signal_handler(sig, signals, sig)
         except NotImplementedError:  # pragma: no cover - Windows
 
             def fallback(signum: int, frame: FrameType | None) -> None:
-                loop.call_soon_threadsafe(on_signal, signum)
+                loop.call_soon_threadsafe(signals, signum)
 
             signal.signal(sig, fallback)
     try:
-        yield
+        yield signals
     finally:
         for sig, handler in previous.items():
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -581,8 +595,8 @@ def run(app: ASGIApp, config: ServerConfig) -> int:
     except OSError as exc:
         logger.error("%s", exc)
         return EXIT_STARTUP_FAILED
-    except KeyboardInterrupt:
-        # Interrupted before the signal handlers were in place (during startup).
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        # A signal during startup (see _Signals), or Ctrl-C before the handlers.
         return EXIT_ERROR
 
 

@@ -1,0 +1,484 @@
+"""The runner in-process: binding, serving, graceful shutdown, run() exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import os
+import signal
+import socket
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from tests.server.apps import app, failing_startup_app
+from tornadoish.server.config import ServerConfig
+from tornadoish.server.lifespan import LifespanError
+from tornadoish.server.runner import (
+    EXIT_OK,
+    EXIT_STARTUP_FAILED,
+    Server,
+    bind_sockets,
+    listen,
+    run,
+    serve,
+    start_server,
+)
+from tornadoish.types import ASGIReceive, ASGISend, Scope
+
+# Bound on every wait in this file: generous for a loaded CI machine, short enough
+# that a hang fails fast.
+WAIT = 5.0
+
+
+class GatedApp:
+    """Answers ``/gated`` only once ``release`` is set; ``/`` at once."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.cancelled = asyncio.Event()
+
+    async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        if scope["type"] != "http":
+            raise ValueError("http only")
+        if scope["path"] == "/gated":
+            self.started.set()
+            try:
+                await self.release.wait()
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+
+
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+@contextlib.asynccontextmanager
+async def connect(server: Server) -> AsyncIterator[Connection]:
+    assert server.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        yield reader, writer
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+def send_get(writer: asyncio.StreamWriter, path: str) -> None:
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {
+        name.strip().lower(): value.strip()
+        for name, _, value in (line.partition(":") for line in lines if line)
+    }
+    length = int(headers.get("content-length", "0"))
+    body = await asyncio.wait_for(reader.readexactly(length), WAIT)
+    return int(status_line.split()[1]), headers, body
+
+
+async def read_eof(reader: asyncio.StreamReader) -> bytes:
+    """What is left until the server closes the connection (b"" if nothing)."""
+    with contextlib.suppress(ConnectionResetError):
+        return await asyncio.wait_for(reader.read(), WAIT)
+    return b""
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    running = await start_server(app, ServerConfig(port=0))
+    yield running
+    await running.close()
+
+
+# -- serving ---------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_start_server_on_port_0_serves_and_logs_its_address(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    running = await start_server(app, ServerConfig(port=0))
+    try:
+        assert running.port not in (None, 0)
+        assert running.addresses == [("127.0.0.1", running.port)]
+        assert running.urls == [f"http://127.0.0.1:{running.port}"]
+        assert f"Serving on http://127.0.0.1:{running.port}" in caplog.messages
+        async with httpx.AsyncClient() as client:
+            response = await client.get(running.urls[0] + "/")
+        assert (response.status_code, response.text) == (200, "hello")
+    finally:
+        await running.close()
+
+
+@pytest.mark.anyio
+async def test_lifespan_state_reaches_each_request(server: Server) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(server.urls[0] + "/state")
+    assert response.text == "started=yes\n"
+
+
+@pytest.mark.anyio
+async def test_serves_on_a_unix_socket_and_removes_it_after(tmp_path: Path) -> None:
+    path = str(tmp_path / "app.sock")
+    running = await start_server(app, ServerConfig(uds=path))
+    assert running.addresses == [path]
+    assert running.port is None
+    assert running.urls == [f"unix:{path}"]
+    transport = httpx.AsyncHTTPTransport(uds=path)
+    async with httpx.AsyncClient(transport=transport) as client:
+        response = await client.get("http://local/")
+    assert response.text == "hello"
+    await running.close()
+    assert not await anyio.Path(path).exists()
+
+
+@pytest.mark.anyio
+async def test_a_stale_unix_socket_file_is_replaced(tmp_path: Path) -> None:
+    path = str(tmp_path / "app.sock")
+    with socket.socket(socket.AF_UNIX) as dead:
+        dead.bind(path)  # bound, never listening: what a crashed server leaves
+    running = await start_server(app, ServerConfig(uds=path))
+    await running.close()
+
+
+def test_a_live_unix_socket_or_another_file_is_never_replaced(tmp_path: Path) -> None:
+    path = str(tmp_path / "app.sock")
+    with socket.socket(socket.AF_UNIX) as live:
+        live.bind(path)
+        live.listen()
+        with pytest.raises(OSError, match="another server is listening there"):
+            bind_sockets(ServerConfig(uds=path))
+    other = tmp_path / "notes.txt"
+    other.write_text("keep me")
+    with pytest.raises(OSError, match="not a socket"):
+        bind_sockets(ServerConfig(uds=str(other)))
+    assert other.read_text() == "keep me"
+
+
+@pytest.mark.anyio
+async def test_serves_an_inherited_listening_socket() -> None:
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    running = await start_server(app, ServerConfig(fd=sock.detach()))
+    try:
+        assert running.port == port
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"http://127.0.0.1:{port}/")).text == "hello"
+    finally:
+        await running.close()
+
+
+def test_an_unusable_fd_is_one_clear_error() -> None:
+    with pytest.raises(OSError, match="could not use file descriptor"):
+        bind_sockets(ServerConfig(fd=987654))
+
+
+def test_a_port_in_use_is_one_clear_error() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match=f"could not bind to http://127.0.0.1:{port}: "):
+            bind_sockets(ServerConfig(port=port))
+
+
+def test_an_unknown_host_is_one_clear_error() -> None:
+    with pytest.raises(OSError, match="could not resolve host"):
+        bind_sockets(ServerConfig(host="no-such-host.invalid", port=0))
+
+
+def test_all_interfaces_of_a_host_share_one_port() -> None:
+    sockets = bind_sockets(ServerConfig(host="localhost", port=0))
+    try:
+        assert len({sock.getsockname()[1] for sock in sockets}) == 1
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = str(directory / "cert.pem"), str(directory / "key.pem")
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=localhost", "-keyout", key, "-out", cert),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return cert, key
+
+
+@pytest.mark.anyio
+async def test_serves_tls_with_a_certificate(certificate: tuple[str, str]) -> None:
+    cert, key = certificate
+    running = await start_server(app, ServerConfig(port=0, ssl_certfile=cert, ssl_keyfile=key))
+    try:
+        assert running.urls == [f"https://127.0.0.1:{running.port}"]
+        context = ssl.create_default_context(cafile=cert)
+        async with httpx.AsyncClient(verify=context) as client:
+            response = await client.get(running.urls[0] + "/")
+        assert response.text == "hello"
+    finally:
+        await running.close()
+
+
+def test_a_missing_certificate_is_one_clear_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = str(tmp_path / "missing.pem")
+    config = ServerConfig(port=0, ssl_certfile=missing, ssl_keyfile=missing)
+    assert run(app, config) == EXIT_STARTUP_FAILED
+    assert caplog.messages[-1] == (
+        "could not load the TLS certificate or key: No such file or directory"
+    )
+    caplog.clear()
+
+
+# -- graceful shutdown -----------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_shutdown_closes_idle_connections_at_once_and_lets_in_flight_ones_finish() -> None:
+    gated = GatedApp()
+    config = ServerConfig(port=0, timeout_graceful_shutdown=WAIT * 2)
+    running = await start_server(gated, config)
+    async with (
+        connect(running) as (idle_reader, idle_writer),
+        connect(running) as (
+            busy_reader,
+            busy_writer,
+        ),
+    ):
+        send_get(idle_writer, "/")
+        assert (await read_response(idle_reader))[0] == 200
+        send_get(busy_writer, "/gated")
+        await asyncio.wait_for(gated.started.wait(), WAIT)
+
+        closing = asyncio.create_task(running.close())
+        assert await read_eof(idle_reader) == b""  # closed at once, not after the grace
+        assert not closing.done()
+        gated.release.set()
+        status, headers, body = await read_response(busy_reader)
+        assert (status, body, headers.get("connection")) == (200, b"done", "close")
+        assert await read_eof(busy_reader) == b""
+        await asyncio.wait_for(closing, WAIT)
+    assert running.state.shutting_down
+    assert not gated.cancelled.is_set()
+
+
+@pytest.mark.anyio
+async def test_requests_still_running_after_the_grace_period_are_cancelled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gated = GatedApp()
+    running = await start_server(gated, ServerConfig(port=0, timeout_graceful_shutdown=0.05))
+    async with connect(running) as (reader, writer):
+        send_get(writer, "/gated")
+        await asyncio.wait_for(gated.started.wait(), WAIT)
+        await asyncio.wait_for(running.close(), WAIT)
+        await asyncio.wait_for(gated.cancelled.wait(), WAIT)
+        assert await read_eof(reader) == b""
+    assert "1 connection(s) still busy after 0.05 s; closing them" in caplog.messages
+
+
+@pytest.mark.anyio
+async def test_force_close_skips_the_grace_period_and_the_lifespan_shutdown(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    gated = GatedApp()
+
+    async def both(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await (app if scope["type"] == "lifespan" else gated)(scope, receive, send)
+
+    running = await start_server(both, ServerConfig(port=0, timeout_graceful_shutdown=60))
+    async with connect(running) as (_, writer):
+        send_get(writer, "/gated")
+        await asyncio.wait_for(gated.started.wait(), WAIT)
+        running.stop()
+        running.force_close()
+        await asyncio.wait_for(running.wait_closed(), WAIT)
+        await asyncio.wait_for(gated.cancelled.wait(), WAIT)
+    assert running.forced
+    assert "lifespan shutdown" not in capfd.readouterr().err
+
+
+@pytest.mark.anyio
+async def test_close_is_idempotent_and_stop_from_another_thread_works(server: Server) -> None:
+    await asyncio.to_thread(server.stop)
+    await asyncio.wait_for(server.wait_closed(), WAIT)
+    await server.close()
+
+
+def test_stop_before_start_is_an_error() -> None:
+    server = Server(app, ServerConfig(), [])
+    with pytest.raises(RuntimeError, match="never started"):
+        server.stop()
+
+
+@pytest.mark.anyio
+async def test_a_failed_lifespan_shutdown_is_raised_by_close(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def bad_shutdown(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.failed", "message": "cache not flushed"})
+
+    running = await start_server(bad_shutdown, ServerConfig(port=0))
+    with pytest.raises(LifespanError, match="cache not flushed"):
+        await running.close()
+    assert "application shutdown failed: cache not flushed" in caplog.messages
+    caplog.clear()
+
+
+# -- serve() and run() -----------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_serve_runs_until_stopped_and_restores_signal_handlers() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    seen: list[Server] = []
+
+    def ready(server: Server) -> None:
+        seen.append(server)
+        server.stop()
+
+    await asyncio.wait_for(serve(app, ServerConfig(port=0), ready=ready), WAIT)
+    assert seen[0].state.shutting_down
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+@pytest.mark.anyio
+async def test_serve_shuts_down_gracefully_on_sigterm(caplog: pytest.LogCaptureFixture) -> None:
+    def ready(server: Server) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    await asyncio.wait_for(serve(app, ServerConfig(port=0), ready=ready), WAIT)
+    assert "Shutting down on SIGTERM (send it again to force)" in caplog.messages
+
+
+@pytest.mark.anyio
+async def test_a_second_signal_forces_the_exit(caplog: pytest.LogCaptureFixture) -> None:
+    gated = GatedApp()
+    config = ServerConfig(port=0, timeout_graceful_shutdown=60, lifespan="off")
+    done = asyncio.Event()
+
+    async def client(server: Server) -> None:
+        async with connect(server) as (reader, writer):
+            send_get(writer, "/gated")
+            await asyncio.wait_for(gated.started.wait(), WAIT)
+            with logged("Shutting down on SIGINT") as shutting_down:
+                os.kill(os.getpid(), signal.SIGINT)
+                await asyncio.wait_for(shutting_down.wait(), WAIT)
+            os.kill(os.getpid(), signal.SIGINT)
+            await read_eof(reader)
+        done.set()
+
+    tasks: set[asyncio.Task[None]] = set()
+    await asyncio.wait_for(
+        serve(gated, config, ready=lambda server: tasks.add(asyncio.create_task(client(server)))),
+        WAIT,
+    )
+    await asyncio.wait_for(done.wait(), WAIT)
+    assert "Forced exit on a second SIGINT" in caplog.messages
+
+
+@contextlib.contextmanager
+def logged(text: str) -> Iterator[asyncio.Event]:
+    """An event set when the server logs a message containing ``text``."""
+    event = asyncio.Event()
+    handler = _OnLog(text, event.set)
+    error_log = logging.getLogger("tornadoish.server.error")
+    error_log.addHandler(handler)
+    try:
+        yield event
+    finally:
+        error_log.removeHandler(handler)
+
+
+class _OnLog(logging.Handler):
+    """Calls ``action`` when a logged message contains ``text``."""
+
+    def __init__(self, text: str, action: Callable[[], None]) -> None:
+        super().__init__()
+        self.text = text
+        self.action = action
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.action()
+
+
+def test_run_returns_0_after_a_graceful_shutdown() -> None:
+    handler = _OnLog("Serving on", lambda: os.kill(os.getpid(), signal.SIGTERM))
+    error_log = logging.getLogger("tornadoish.server.error")
+    error_log.addHandler(handler)
+    try:
+        assert run(app, ServerConfig(port=0, loop="asyncio")) == EXIT_OK
+    finally:
+        error_log.removeHandler(handler)
+
+
+def test_run_reports_a_startup_failure_as_exit_code_3(caplog: pytest.LogCaptureFixture) -> None:
+    assert run(failing_startup_app, ServerConfig(port=0)) == EXIT_STARTUP_FAILED
+    assert caplog.messages[-1] == "application startup failed: no database"
+    caplog.clear()
+
+
+def test_run_reports_a_port_in_use_as_exit_code_3(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert run(app, ServerConfig(port=port)) == EXIT_STARTUP_FAILED
+    assert caplog.messages[-1].startswith(f"could not bind to http://127.0.0.1:{port}")
+    caplog.clear()
+
+
+def test_run_refuses_workers_without_an_import_string() -> None:
+    with pytest.raises(ValueError, match="import string"):
+        run(app, ServerConfig(workers=2))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("uvloop") is not None, reason="uvloop installed")
+def test_run_with_uvloop_asked_for_but_missing_is_one_clear_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert run(app, ServerConfig(port=0, loop="uvloop")) == EXIT_STARTUP_FAILED
+    assert "uvloop is not installed" in caplog.messages[-1]
+    caplog.clear()
+
+
+@pytest.mark.anyio
+async def test_listen_inside_a_running_loop_returns_a_bound_server_at_once() -> None:
+    running = listen(app, ServerConfig(port=0))
+    assert running.port not in (None, 0)  # bound before any await
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"http://127.0.0.1:{running.port}/state")
+    assert response.text == "started=yes\n"
+    await running.close()
+
+
+@pytest.mark.anyio
+async def test_listen_inside_a_loop_logs_a_failed_startup(caplog: pytest.LogCaptureFixture) -> None:
+    running = listen(failing_startup_app, ServerConfig(port=0))
+    await asyncio.wait_for(running.wait_closed(), WAIT)
+    assert "the server could not start: application startup failed: no database" in caplog.text
+    caplog.clear()
