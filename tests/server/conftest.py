@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import socket
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -120,6 +122,12 @@ class Client:
         except (asyncio.IncompleteReadError, ConnectionError):
             return False
         return True
+
+    async def reset(self) -> None:
+        """Vanish the way a crashed client does: close with a TCP reset, not a FIN."""
+        sock = self.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await self.close()
 
     async def close(self) -> None:
         self.writer.close()

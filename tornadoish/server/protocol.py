@@ -84,6 +84,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._pending_error: RequestRejected | None = None
         self._requests = 0
         self._drained = 0
+        self._pipelined = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._keep_alive_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
@@ -149,6 +150,9 @@ class HTTPProtocol(asyncio.Protocol):
         if error is not None and self._pending_error is None:
             self._pending_error = error
         if accepted:
+            if self.cycle is not None and self.conn.their_state is not h11.SEND_BODY:
+                # Pipelined bytes wait in h11's buffer until the response is done.
+                self._pipelined += len(accepted)
             self.conn.receive_data(accepted)
         self._process()
 
@@ -367,6 +371,7 @@ class HTTPProtocol(asyncio.Protocol):
         """Both sides finished one exchange: reuse the connection for the next one."""
         self.cycle = None
         self._drained = 0
+        self._pipelined = 0
         try:
             self.conn.start_next_cycle()
         except h11.LocalProtocolError:
@@ -410,12 +415,13 @@ class HTTPProtocol(asyncio.Protocol):
         if self._closing:
             return
         cycle = self.cycle
+        # Reading goes on while a request is in flight, so that a vanished client is
+        # noticed; pipelined requests are not parsed meanwhile, only buffered, and
+        # reading stops once the body queue or that buffer reaches limit_buffered_bytes
+        # (a bound exceeded by at most one socket read).
+        limit = self.config.limit_buffered_bytes
         pause = self._pending_error is not None or (
-            cycle is not None
-            and (
-                cycle.buffered >= self.config.limit_buffered_bytes
-                or self.conn.their_state is not h11.SEND_BODY
-            )
+            cycle is not None and (cycle.buffered >= limit or self._pipelined >= limit)
         )
         if pause != self._reading_paused:
             self._reading_paused = pause

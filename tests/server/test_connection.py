@@ -1,0 +1,386 @@
+"""Connection behaviour over real loopback sockets: keep-alive, pipelining, timers, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+import pytest
+
+from tests.server.conftest import WAIT, ServeFn, echo_app
+from tornadoish.server.state import ServerState
+from tornadoish.types import ASGIReceive, ASGISend, Scope
+
+GET = b"GET /%d HTTP/1.1\r\nHost: h\r\n\r\n"
+
+
+@pytest.mark.anyio
+async def test_keep_alive_serves_many_requests_on_one_connection(serve: ServeFn) -> None:
+    server = await serve(echo_app)
+    client = await server.connect()
+    for i in range(3):
+        reply = await client.exchange(GET % i)
+        assert reply.json()["path"] == f"/{i}"
+    assert server.state.total_requests == 3
+    assert len(server.protocols) == 1
+
+
+@pytest.mark.anyio
+async def test_pipelined_requests_are_answered_in_order_one_at_a_time(serve: ServeFn) -> None:
+    log: list[str] = []
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        log.append(f"start {scope['path']}")
+        await asyncio.sleep(0.01 if scope["path"] == "/0" else 0)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+        log.append(f"end {scope['path']}")
+
+    server = await serve(app)
+    client = await server.connect()
+    client.send(b"".join(GET % i for i in range(3)))
+    bodies = [(await client.reply()).body for _ in range(3)]
+    assert bodies == [b"/0", b"/1", b"/2"]
+    assert log == ["start /0", "end /0", "start /1", "end /1", "start /2", "end /2"]
+
+
+@pytest.mark.anyio
+async def test_nothing_is_parsed_after_a_connection_close_request(serve: ServeFn) -> None:
+    server = await serve(echo_app)
+    client = await server.connect()
+    client.send(
+        b"GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+        b"GET /b HTTP/1.1\r\nHost: h\r\n\r\nGARBAGE\r\n\r\n"
+    )
+    reply = await client.reply()
+    assert reply.json()["path"] == "/a"
+    assert reply.header(b"connection") == b"close"
+    assert await client.read_all() == b""
+    assert server.state.total_requests == 1
+
+
+@pytest.mark.anyio
+async def test_a_bad_pipelined_request_is_answered_after_the_good_one(serve: ServeFn) -> None:
+    server = await serve(echo_app)
+    client = await server.connect()
+    client.send(GET % 1 + b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n")
+    assert (await client.reply()).status == 200
+    assert (await client.reply()).status == 400
+    assert await client.closed()
+
+
+@pytest.mark.anyio
+async def test_request_cap_per_connection_closes_after_the_last_response(serve: ServeFn) -> None:
+    server = await serve(echo_app, limit_requests_per_connection=2)
+    client = await server.connect()
+    first = await client.exchange(GET % 1)
+    second = await client.exchange(GET % 2)
+    assert first.header(b"connection") is None
+    assert second.header(b"connection") == b"close"
+    assert await client.closed()
+
+
+@pytest.mark.anyio
+async def test_half_closed_client_still_gets_its_response(serve: ServeFn) -> None:
+    async def slow_app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await asyncio.sleep(0.05)
+        await echo_app(scope, receive, send)
+
+    server = await serve(slow_app)
+    client = await server.connect()
+    client.send(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi")
+    client.shut_wr()
+    reply = await client.reply()
+    assert reply.json()["body"] == "hi"
+    assert await client.closed()
+
+
+@pytest.mark.anyio
+async def test_slowloris_head_is_cut_off_at_the_absolute_deadline_with_408(
+    serve: ServeFn,
+) -> None:
+    server = await serve(echo_app, timeout_request_head=0.3)
+    client = await server.connect()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    client.send(b"GET / HTTP/1.1\r\n")
+
+    async def trickle() -> None:
+        with contextlib.suppress(ConnectionError):
+            while True:
+                client.send(b"X-Slow: 1\r\n")
+                await client.writer.drain()
+                await asyncio.sleep(0.02)
+
+    trickler = asyncio.create_task(trickle())
+    try:
+        reply = await client.reply()
+    finally:
+        trickler.cancel()
+        await asyncio.gather(trickler, return_exceptions=True)
+    elapsed = loop.time() - started
+    assert 0.25 < elapsed < 1.5
+    assert reply.status == 408
+    assert await client.closed()
+
+
+@pytest.mark.anyio
+async def test_silent_new_connection_is_closed_at_the_head_deadline(serve: ServeFn) -> None:
+    server = await serve(echo_app, timeout_request_head=0.2)
+    client = await server.connect()
+    assert await client.read_all() == b""
+
+
+@pytest.mark.anyio
+async def test_idle_keep_alive_connection_is_closed_after_its_timeout(serve: ServeFn) -> None:
+    server = await serve(echo_app, timeout_keep_alive=0.2)
+    client = await server.connect()
+    await client.exchange(GET % 1)
+    started = asyncio.get_running_loop().time()
+    assert await client.read_all() == b""
+    assert asyncio.get_running_loop().time() - started < 1.5
+
+
+@pytest.mark.anyio
+async def test_body_silence_while_the_app_waits_gets_408_and_a_disconnect(
+    serve: ServeFn,
+) -> None:
+    seen: list[str] = []
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        while True:
+            message = await receive()
+            seen.append(message["type"])
+            if message["type"] == "http.disconnect":
+                return
+
+    server = await serve(app, timeout_body=0.2)
+    client = await server.connect()
+    client.send(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc")
+    reply = await client.reply()
+    assert reply.status == 408
+    assert await client.closed()
+    assert seen == ["http.request", "http.disconnect"]
+
+
+@pytest.mark.anyio
+async def test_100_continue_is_sent_on_the_apps_first_receive(serve: ServeFn) -> None:
+    server = await serve(echo_app)
+    client = await server.connect()
+    client.send(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+    interim = await client.reply()
+    assert interim.status == 100
+    client.send(b"ok")
+    reply = await client.reply()
+    assert reply.json()["body"] == "ok"
+    assert await client.alive()
+
+
+@pytest.mark.anyio
+async def test_app_answering_without_reading_never_triggers_100_continue(
+    serve: ServeFn,
+) -> None:
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await send({"type": "http.response.start", "status": 417, "headers": []})
+        await send({"type": "http.response.body", "body": b"no"})
+
+    server = await serve(app)
+    client = await server.connect()
+    client.send(
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9999\r\nExpect: 100-continue\r\n\r\n"
+    )
+    reply = await client.reply()
+    assert reply.status == 417
+    assert reply.header(b"connection") == b"close"
+    assert await client.closed()
+
+
+async def early_app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+    """Answers at once, never reading the request body."""
+    await send({"type": "http.response.start", "status": 201, "headers": []})
+    await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+
+@pytest.mark.anyio
+async def test_early_response_drains_a_small_unread_body_and_keeps_alive(
+    serve: ServeFn,
+) -> None:
+    server = await serve(early_app, limit_drain_bytes=1000)
+    client = await server.connect()
+    reply = await client.exchange(b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 500\r\n\r\n")
+    assert reply.status == 201
+    client.send(b"x" * 500)
+    assert (await client.exchange(GET % 2)).body == b"/2"
+
+
+@pytest.mark.anyio
+async def test_early_response_closes_when_the_unread_body_exceeds_the_drain_limit(
+    serve: ServeFn,
+) -> None:
+    server = await serve(early_app, limit_drain_bytes=1000)
+    client = await server.connect()
+    reply = await client.exchange(b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n")
+    assert reply.status == 201
+    client.send(b"x" * 5000)
+    assert await client.closed()
+
+
+@pytest.mark.anyio
+async def test_shutdown_closes_idle_connections_at_once(serve: ServeFn) -> None:
+    server = await serve(echo_app)
+    client = await server.connect()
+    await client.exchange(GET % 1)
+    (protocol,) = server.protocols
+    assert protocol.idle
+    protocol.shutdown()
+    assert await client.closed()
+
+
+@pytest.mark.anyio
+async def test_shutdown_lets_the_in_flight_response_finish_with_connection_close(
+    serve: ServeFn,
+) -> None:
+    entered = asyncio.Event()
+    release = asyncio.Event()
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        entered.set()
+        await release.wait()
+        await echo_app(scope, receive, send)
+
+    server = await serve(app)
+    client = await server.connect()
+    client.send(GET % 1)
+    async with asyncio.timeout(WAIT):
+        await entered.wait()
+    (protocol,) = server.protocols
+    assert not protocol.idle
+    protocol.shutdown()
+    release.set()
+    reply = await client.reply()
+    assert reply.status == 200
+    assert reply.header(b"connection") == b"close"
+    assert await client.closed()
+
+
+@pytest.mark.anyio
+async def test_scope_carries_asgi_version_state_root_path_and_addresses(
+    serve: ServeFn,
+) -> None:
+    scopes: list[Scope] = []
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        scopes.append(scope)
+        scope["state"]["mutated"] = True
+        await echo_app(scope, receive, send)
+
+    state = ServerState(lifespan_state={"db": "x"})
+    server = await serve(app, state=state, root_path="/mount")
+    client = await server.connect()
+    await client.exchange(GET % 1)
+    (scope,) = scopes
+    assert scope["asgi"] == {"version": "3.0", "spec_version": "2.4"}
+    assert scope["state"] == {"db": "x", "mutated": True}
+    assert state.lifespan_state == {"db": "x"}
+    assert scope["root_path"] == "/mount"
+    assert scope["path"] == "/mount/1"
+    assert scope["raw_path"] == b"/1"
+    assert scope["scheme"] == "http"
+    assert scope["extensions"] == {"http.response.pathsend": {}}
+    assert scope["server"] == ("127.0.0.1", server.port)
+    assert scope["client"] == client.writer.get_extra_info("sockname")
+
+
+@pytest.mark.anyio
+async def test_unix_socket_scope_has_the_path_as_server_and_no_client(
+    serve: ServeFn, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "s.sock")
+    server = await serve(echo_app, unix_path=path)
+    client = await server.connect()
+    seen = (await client.exchange(GET % 1)).json()
+    assert seen["server"] == [path, None]
+    assert seen["client"] is None
+
+
+@pytest.mark.parametrize(
+    ("allowed", "client", "scheme"),
+    [
+        (("127.0.0.1",), ["203.0.113.9", 0], "https"),
+        (("*",), ["203.0.113.9", 0], "https"),
+        (("10.0.0.1",), None, "http"),
+    ],
+)
+@pytest.mark.anyio
+async def test_forwarded_headers_are_honoured_only_from_trusted_proxies(
+    allowed: tuple[str, ...], client: list[object] | None, scheme: str, serve: ServeFn
+) -> None:
+    server = await serve(echo_app, proxy_headers=True, forwarded_allow_ips=allowed)
+    connection = await server.connect()
+    seen = (
+        await connection.exchange(
+            b"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1, 203.0.113.9\r\n"
+            b"X-Forwarded-Proto: https\r\n\r\n"
+        )
+    ).json()
+    assert seen["scheme"] == scheme
+    if client is None:
+        assert seen["client"][0] == "127.0.0.1"
+    else:
+        assert seen["client"] == client
+
+
+@pytest.mark.anyio
+async def test_access_log_has_client_request_line_and_status(
+    serve: ServeFn, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await serve(echo_app)
+    client = await server.connect()
+    await client.exchange(b"GET /p?q=1 HTTP/1.1\r\nHost: h\r\n\r\n")
+    records = [r for r in caplog.records if r.name == "tornadoish.server.access"]
+    assert len(records) == 1
+    assert records[0].levelno == logging.INFO
+    port = client.writer.get_extra_info("sockname")[1]
+    assert records[0].getMessage() == f'127.0.0.1:{port} - "GET /p?q=1 HTTP/1.1" 200'
+
+
+@pytest.mark.anyio
+async def test_access_log_can_be_turned_off(
+    serve: ServeFn, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await serve(echo_app, access_log=False)
+    client = await server.connect()
+    await client.exchange(GET % 1)
+    assert not [r for r in caplog.records if r.name == "tornadoish.server.access"]
+
+
+@pytest.mark.anyio
+async def test_client_disconnect_leaves_no_log_noise(
+    serve: ServeFn, caplog: pytest.LogCaptureFixture
+) -> None:
+    entered = asyncio.Event()
+    outcome: list[object] = []
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        entered.set()
+        outcome.append((await receive())["type"])
+        outcome.append((await receive())["type"])
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+        except OSError as exc:
+            outcome.append(type(exc).__name__)
+            raise
+
+    server = await serve(app)
+    client = await server.connect()
+    client.send(GET % 1)
+    async with asyncio.timeout(WAIT):
+        await entered.wait()
+    await client.reset()
+    async with asyncio.timeout(WAIT):
+        await server.all_lost.wait()
+        await asyncio.gather(*server.protocols[0].tasks, return_exceptions=True)
+    assert outcome == ["http.request", "http.disconnect", "ClientDisconnected"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
