@@ -1,0 +1,1235 @@
+"""Differential tests: the same handler code on real Tornado 6 and on tornadoish.
+
+Each rules factory takes the ``web`` module (``tornado.web`` or ``tornadoish.web``) and
+defines its handlers against it; ``tests/differential.py`` serves both and compares
+status, headers and body. Where DESIGN.md §3 lists a deliberate difference, a separate
+test named ``..._deliberately_...`` asserts each side's own behaviour.
+
+ASGI has no reason phrase, so a custom ``reason`` is compared where it shows: in the
+default error page.
+"""
+
+# Handlers subclass ``web.RequestHandler`` where ``web`` is either framework's module, a
+# base mypy can only see as Any.
+# mypy: allow-subclassing-any
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import hashlib
+from typing import Any
+
+import pytest
+
+from tests.differential import (
+    AppSpec,
+    Response,
+    assert_error_logged,
+    assert_same,
+    differential,
+)
+
+# The ``tornado.web`` or ``tornadoish.web`` module. Typed Any: mypy cannot take a base
+# class from a ModuleType attribute.
+Web = Any
+Rules = list[Any]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    # Tornado's HTTPServer needs an asyncio loop.
+    return "asyncio"
+
+
+def _body(response: Response) -> str:
+    return response.body.decode("utf-8")
+
+
+# -- plain output: write, JSON, status, headers -----------------------------------------
+
+
+def output_rules(web: Web) -> Rules:
+    class WriteStr(web.RequestHandler):
+        def get(self) -> None:
+            self.write("héllo, ")
+            self.write("wörld")
+
+    class WriteBytes(web.RequestHandler):
+        def get(self) -> None:
+            self.write(b"\x00\xff raw")
+
+    class WriteDict(web.RequestHandler):
+        def get(self) -> None:
+            self.write({"html": "</script><script>", "n": [1, 2.5, None, True], "é": "ü"})
+
+    class DictThenContentType(web.RequestHandler):
+        def get(self) -> None:
+            self.write({"a": 1})
+            self.set_header("Content-Type", "text/plain")
+
+    class Empty(web.RequestHandler):
+        def get(self) -> None:
+            pass
+
+    class Status(web.RequestHandler):
+        def get(self, code: str) -> None:
+            self.set_status(int(code))
+            self.write(f"status {code}")
+
+    class HeaderOps(web.RequestHandler):
+        def get(self) -> None:
+            self.set_header("X-Set", "one")
+            self.set_header("X-Set", "two")
+            self.add_header("X-Added", "a")
+            self.add_header("X-Added", "b")
+            self.set_header("X-Cleared", "gone")
+            self.clear_header("X-Cleared")
+            self.clear_header("X-Never-Set")
+            self.set_header("x-lower-case", "v")
+            self.set_header("X-Int", 42)
+            self.add_header("X-Bytes", b"bytes value")
+            self.set_header("X-Aware", datetime.datetime(2020, 1, 2, 3, 4, 5, tzinfo=datetime.UTC))
+            self.set_header("X-Naive", datetime.datetime(2021, 6, 7, 8, 9, 10))
+            self.write("headers")
+
+    class NoContentType(web.RequestHandler):
+        def get(self) -> None:
+            self.clear_header("Content-Type")
+            self.write("untyped")
+
+    class NoContent(web.RequestHandler):
+        def get(self) -> None:
+            self.set_status(204)
+            self.set_header("Content-Language", "en")
+
+    class ExplicitLength(web.RequestHandler):
+        def get(self) -> None:
+            self.set_header("Content-Length", "5")
+            self.write("12345")
+
+    class Streamed(web.RequestHandler):
+        async def get(self) -> None:
+            self.set_header("X-Streamed", "yes")
+            self.write("first,")
+            await self.flush()
+            self.write("second,")
+            self.flush()
+            self.write("last")
+
+    class StreamedThenFinish(web.RequestHandler):
+        async def get(self) -> None:
+            self.write("a")
+            await self.flush()
+            await self.finish("b")
+
+    return [
+        ("/str", WriteStr),
+        ("/bytes", WriteBytes),
+        ("/dict", WriteDict),
+        ("/dict-then-type", DictThenContentType),
+        ("/empty", Empty),
+        (r"/status/(\d+)", Status),
+        ("/headers", HeaderOps),
+        ("/no-content-type", NoContentType),
+        ("/204", NoContent),
+        ("/length", ExplicitLength),
+        ("/streamed", Streamed),
+        ("/streamed-finish", StreamedThenFinish),
+    ]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/str",
+        "/bytes",
+        "/dict",  # JSON with "</" escaped
+        "/dict-then-type",
+        "/empty",
+        "/status/201",
+        "/status/202",
+        "/status/299",  # no standard phrase
+        "/status/404",  # an error status set by hand: no error page
+        "/status/599",
+        "/headers",
+        "/no-content-type",
+        "/204",  # no body, no Content-Type, no Content-Length
+        "/length",
+        "/streamed",  # flushed: no Content-Length (Tornado adds chunked framing)
+        "/streamed-finish",
+    ],
+)
+async def test_plain_output_matches(path: str, caplog: pytest.LogCaptureFixture) -> None:
+    async with differential(output_rules) as pair:
+        response = await pair.same(path)
+    if response.status >= 500:
+        assert_error_logged(caplog)  # the access log line of a 5xx
+
+
+@pytest.mark.anyio
+async def test_json_escapes_closing_tags_on_both() -> None:
+    async with differential(output_rules) as pair:
+        response = await pair.same("/dict")
+    assert response.header("Content-Type") == "application/json; charset=UTF-8"
+    assert b"<\\/script>" in response.body
+
+
+@pytest.mark.anyio
+async def test_204_has_no_body_or_representation_headers_on_both() -> None:
+    async with differential(output_rules) as pair:
+        response = await pair.same("/204")
+    assert response.status == 204
+    assert response.body == b""
+    assert response.header("Content-Type") is None
+    assert response.header("Content-Language") is None
+
+
+def list_rules(web: Web) -> Rules:
+    class WriteList(web.RequestHandler):
+        def get(self) -> None:
+            self.write(["</a>", 1])
+
+    return [("/list", WriteList)]
+
+
+@pytest.mark.anyio
+async def test_write_list_is_deliberately_json_on_tornadoish_but_refused_by_tornado(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # DESIGN.md §3: write() accepts lists (JSON arrays); Tornado raises TypeError -> 500.
+    async with differential(list_rules) as pair:
+        exchange = await pair.fetch("/list")
+    assert exchange.tornado.status == 500
+    assert_error_logged(caplog, "TypeError", frameworks=["tornado"])
+    assert exchange.tornadoish.status == 200
+    assert exchange.tornadoish.header("Content-Type") == "application/json; charset=UTF-8"
+    assert exchange.tornadoish.body == b'["<\\/a>", 1]'
+
+
+# -- errors: HTTPError, send_error, write_error, exceptions -----------------------------
+
+
+def error_rules(web: Web) -> Rules:
+    class Raise(web.RequestHandler):
+        def set_default_headers(self) -> None:
+            self.set_header("X-Default", "kept")
+
+        def get(self, kind: str) -> None:
+            self.set_header("X-Dropped", "by the error page")
+            self.set_cookie("dropped", "too")
+            self.write("this body is discarded")
+            if kind == "404":
+                raise web.HTTPError(404)
+            if kind == "418":
+                raise web.HTTPError(418)
+            if kind == "unknown":
+                raise web.HTTPError(599)
+            if kind == "reason":
+                raise web.HTTPError(400, reason="Bad Thing & <Worse>")
+            if kind == "newline-reason":
+                raise web.HTTPError(400, reason="split\r\nX-Evil: 1")
+            if kind == "plain-reason":
+                raise web.HTTPError(409, reason="Already There")
+            if kind == "log":
+                raise web.HTTPError(403, "private detail %s", "x")
+            if kind == "log-percent":
+                raise web.HTTPError(403, "100% private")
+            if kind == "500":
+                raise web.HTTPError(500)
+            if kind == "503-reason":
+                raise web.HTTPError(503, reason="Down For Maintenance")
+            if kind == "304":
+                raise web.HTTPError(304)
+            if kind == "finish":
+                raise web.Finish()
+            if kind == "finish-chunk":
+                raise web.Finish("finished early")
+            if kind == "finish-dict":
+                raise web.Finish({"done": True})
+            if kind == "missing":
+                self.get_argument("nope")
+            if kind == "send-error":
+                self.send_error(402)
+                return
+            if kind == "send-error-reason":
+                self.send_error(400, reason="Custom Reason")
+                return
+            raise AssertionError(kind)
+
+    class SetStatusThenFinishRaise(web.RequestHandler):
+        def get(self) -> None:
+            self.set_status(202)
+            self.set_header("X-Kept", "finish keeps headers")
+            raise web.Finish("accepted")
+
+    class Gone(web.ErrorHandler):
+        pass
+
+    return [
+        (r"/raise/([\w-]+)", Raise),
+        ("/finish-keeps", SetStatusThenFinishRaise),
+        ("/gone", web.ErrorHandler, {"status_code": 410}),
+        ("/gone-subclass", Gone, {"status_code": 451}),
+    ]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "404",
+        "418",
+        "unknown",  # 599: reason "Unknown"
+        "reason",  # custom reason, escaped in the page... and refused for its "<"
+        "newline-reason",  # invalid reason -> "Unknown"
+        "plain-reason",
+        "log",  # log_message goes to the log, never to the client
+        "log-percent",
+        "304",  # no body
+        "finish",
+        "finish-chunk",
+        "finish-dict",
+        "missing",  # MissingArgumentError -> 400
+        "send-error",
+        "send-error-reason",
+    ],
+)
+async def test_http_errors_and_finish_match(kind: str, caplog: pytest.LogCaptureFixture) -> None:
+    async with differential(error_rules) as pair:
+        response = await pair.same(f"/raise/{kind}")
+    if response.status >= 500:
+        assert_error_logged(caplog)  # the access log line of a 5xx
+    assert response.header("X-Default") == "kept"
+    # Cookies set before the error survive it (Tornado's clear() keeps them); other
+    # headers do not, unless the error was a Finish.
+    assert response.header("Set-Cookie") == "dropped=too; Path=/"
+    if kind.startswith("finish"):
+        assert response.header("X-Dropped") is not None
+    else:
+        assert response.header("X-Dropped") is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["500", "503-reason"])
+async def test_5xx_http_errors_match(kind: str, caplog: pytest.LogCaptureFixture) -> None:
+    async with differential(error_rules) as pair:
+        await pair.same(f"/raise/{kind}")
+    assert_error_logged(caplog)  # the access log line of a 5xx
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/finish-keeps", "/gone", "/gone-subclass"])
+async def test_finish_and_error_handler_match(path: str) -> None:
+    async with differential(error_rules) as pair:
+        await pair.same(path)
+        if path != "/finish-keeps":  # a 405 from a handler without post(): see below
+            await pair.same(path, "POST")
+
+
+def exception_rules(web: Web) -> Rules:
+    class Boom(web.RequestHandler):
+        def set_default_headers(self) -> None:
+            self.set_header("X-Default", "kept")
+
+        def get(self) -> None:
+            self.set_header("X-Dropped", "1")
+            self.write("partial")
+            raise ZeroDivisionError("boom in get")
+
+    class AsyncBoom(web.RequestHandler):
+        async def get(self) -> None:
+            await asyncio.sleep(0)
+            raise KeyError("boom in async get")
+
+    class BoomInWriteError(web.RequestHandler):
+        def get(self) -> None:
+            raise ValueError("first")
+
+        def write_error(self, status_code: int, **kwargs: Any) -> None:
+            self.set_header("X-From-Write-Error", "yes")
+            self.write("partial error page")
+            raise LookupError("boom in write_error")
+
+    class CustomWriteError(web.RequestHandler):
+        def get(self, kind: str) -> None:
+            if kind == "http":
+                raise web.HTTPError(402, reason="Pay Up")
+            if kind == "send":
+                self.send_error(429, detail="slow down")
+                return
+            raise RuntimeError("custom")
+
+        def write_error(self, status_code: int, **kwargs: Any) -> None:
+            exc_info = kwargs.get("exc_info")
+            self.set_header("Content-Type", "application/problem+json")
+            self.finish(
+                {
+                    "status": status_code,
+                    "exception": None if exc_info is None else type(exc_info[1]).__name__,
+                    "detail": kwargs.get("detail"),
+                }
+            )
+
+    class WriteAfterFinish(web.RequestHandler):
+        def get(self) -> None:
+            self.finish("done")
+            self.write("more")
+
+    class FinishTwice(web.RequestHandler):
+        def get(self) -> None:
+            self.finish("done")
+            self.finish()
+
+    class BodyOn204(web.RequestHandler):
+        def get(self) -> None:
+            self.set_status(204)
+            self.write("not allowed")
+
+    class UnsafeHeader(web.RequestHandler):
+        def get(self) -> None:
+            self.set_header("X-Bad", "a\r\nInjected: 1")
+
+    class ErrorAfterFlush(web.RequestHandler):
+        async def get(self) -> None:
+            self.write("streamed ")
+            await self.flush()
+            raise ValueError("too late for an error page")
+
+    return [
+        ("/boom", Boom),
+        ("/async-boom", AsyncBoom),
+        ("/boom-in-write-error", BoomInWriteError),
+        (r"/custom/(\w+)", CustomWriteError),
+        ("/write-after-finish", WriteAfterFinish),
+        ("/finish-twice", FinishTwice),
+        ("/body-on-204", BodyOn204),
+        ("/unsafe-header", UnsafeHeader),
+        ("/error-after-flush", ErrorAfterFlush),
+    ]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "logged"),
+    [
+        ("/boom", "ZeroDivisionError"),
+        ("/async-boom", "KeyError"),
+        ("/boom-in-write-error", "LookupError"),
+        ("/custom/exception", "RuntimeError"),
+        ("/write-after-finish", "RuntimeError"),  # already sent: the 200 stands
+        ("/finish-twice", "RuntimeError"),
+        ("/body-on-204", "RuntimeError"),
+        ("/unsafe-header", "ValueError"),
+        ("/error-after-flush", "ValueError"),
+    ],
+)
+async def test_uncaught_exceptions_match(
+    path: str, logged: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with differential(exception_rules) as pair:
+        response = await pair.same(path)
+    assert_error_logged(caplog, logged)
+    if path == "/boom":
+        assert response.status == 500
+        assert response.header("X-Default") == "kept"
+        assert response.header("X-Dropped") is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/custom/http", "/custom/send"])
+async def test_custom_write_error_matches(path: str) -> None:
+    async with differential(exception_rules) as pair:
+        await pair.same(path)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "settings",
+    [{"serve_traceback": True}, {"debug": True, "autoreload": False}],
+    ids=["serve_traceback", "debug"],
+)
+async def test_serve_traceback_sends_a_plain_text_traceback_on_both(
+    settings: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    async with differential(exception_rules, **settings) as pair:
+        exchange = await pair.fetch("/boom")
+    assert_error_logged(caplog, "ZeroDivisionError")
+    # The traceback text names files and lines of each framework: compare its shape.
+    for response in (exchange.tornado, exchange.tornadoish):
+        assert response.status == 500
+        assert response.header("Content-Type") == "text/plain"
+        assert _body(response).startswith("Traceback (most recent call last):")
+        assert "ZeroDivisionError: boom in get" in _body(response)
+        assert response.header("Content-Length") == str(len(response.body))
+
+
+# -- lifecycle: prepare, async methods, on_finish, 404, default handler -----------------
+
+
+def lifecycle_rules(web: Web, finished: list[str]) -> Rules:
+    class EarlyFinish(web.RequestHandler):
+        def prepare(self) -> None:
+            self.set_header("X-Prepared", "1")
+            self.finish("from prepare")
+
+        def get(self) -> None:
+            raise AssertionError("get() must not run")
+
+    class PrepareRedirect(web.RequestHandler):
+        def prepare(self) -> None:
+            self.redirect("/elsewhere")
+
+    class PrepareRaises(web.RequestHandler):
+        def prepare(self) -> None:
+            raise web.HTTPError(401)
+
+    class AsyncPrepare(web.RequestHandler):
+        async def prepare(self) -> None:
+            await asyncio.sleep(0)
+            self.greeting = "async"
+
+        async def get(self) -> None:
+            await asyncio.sleep(0)
+            self.write(self.greeting + " get")
+
+    class Recorded(web.RequestHandler):
+        def get(self, kind: str) -> None:
+            if kind == "error":
+                raise web.HTTPError(400)
+            self.write(kind)
+
+        def on_finish(self) -> None:
+            finished.append(f"{self.request.method} {self.request.path} {self.get_status()}")
+
+    return [
+        ("/early", EarlyFinish),
+        ("/prepare-redirect", PrepareRedirect),
+        ("/prepare-raises", PrepareRaises),
+        ("/async", AsyncPrepare),
+        (r"/recorded/(\w+)", Recorded),
+    ]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/early", "GET"),
+        ("/early", "POST"),  # prepare runs before the verb method is even looked up
+        ("/prepare-redirect", "GET"),
+        ("/prepare-raises", "GET"),
+        ("/async", "GET"),
+        ("/nowhere", "GET"),  # default 404 page
+        ("/nowhere", "POST"),
+    ],
+)
+async def test_lifecycle_matches(path: str, method: str) -> None:
+    async with differential(lambda web: lifecycle_rules(web, [])) as pair:
+        await pair.same(path, method)
+
+
+@pytest.mark.anyio
+async def test_on_finish_runs_after_every_response_on_both() -> None:
+    calls: dict[str, list[str]] = {"tornado.web": [], "tornadoish.web": []}
+    async with differential(lambda web: lifecycle_rules(web, calls[web.__name__])) as pair:
+        await pair.same("/recorded/ok")
+        await pair.same("/recorded/error")
+    assert calls["tornado.web"] == ["GET /recorded/ok 200", "GET /recorded/error 400"]
+    assert calls["tornadoish.web"] == calls["tornado.web"]
+
+
+def default_handler_spec(web: Web) -> AppSpec:
+    class Fallback(web.RequestHandler):
+        def initialize(self, label: str) -> None:
+            self.label = label
+
+        def prepare(self) -> None:
+            self.set_status(404)
+            self.finish(f"{self.label}: no page at {self.request.path}")
+
+    class Home(web.RequestHandler):
+        def get(self) -> None:
+            self.write("home")
+
+    return AppSpec(
+        rules=[("/", Home)],
+        settings={
+            "default_handler_class": Fallback,
+            "default_handler_args": {"label": "custom"},
+        },
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("path", "method"), [("/", "GET"), ("/x/y", "GET"), ("/x", "PUT")])
+async def test_default_handler_class_matches(path: str, method: str) -> None:
+    async with differential(default_handler_spec) as pair:
+        await pair.same(path, method)
+
+
+# -- redirects ---------------------------------------------------------------------------
+
+
+def redirect_rules(web: Web) -> Rules:
+    class Redirect(web.RequestHandler):
+        def get(self, kind: str) -> None:
+            if kind == "temporary":
+                self.redirect("/target")
+            elif kind == "permanent":
+                self.redirect("/target", permanent=True)
+            elif kind == "status":
+                self.redirect("/target?x=1", status=307)
+            elif kind == "absolute":
+                self.redirect("https://other.example/path")
+            elif kind == "unicode":
+                self.redirect("/tärget")
+            elif kind == "after-write":
+                self.write("discarded? no: kept in the buffer")
+                self.redirect("/target")
+
+    r = web.RedirectHandler
+    return [
+        (r"/redirect/([\w-]+)", Redirect),
+        (r"/pos/(.*)", r, {"url": "/to/{0}"}),
+        (r"/named/(?P<name>.*)", r, {"url": "/to/{name}", "permanent": False}),
+        (r"/with-query/(.*)", r, {"url": "/to/{0}?fixed=1"}),
+        (r"/absolute/(.*)", r, {"url": "https://fixed.example/{0}"}),
+        (r"/open/(.*)", r, {"url": "/{0}"}),
+        (r"/open-scheme/(.*)", r, {"url": "http://{0}"}),
+        (r"/open-host/(.*)", r, {"url": "https://{0}/x"}),
+        ("/plain", r, {"url": "/target"}),
+    ]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/redirect/temporary",
+        "/redirect/permanent",
+        "/redirect/status",
+        "/redirect/absolute",
+        "/redirect/unicode",
+        "/redirect/after-write",
+        "/pos/a/b",
+        "/pos/a%20b",
+        "/pos/x?q=1&q=2&r=%C3%A9",
+        "/named/n?a=b",
+        "/with-query/x?extra=2",
+        "/absolute/p?q=1",
+        "/plain?a=1",
+        "/open/ok",
+        "/open//evil.example/",  # open-redirect guard: 400
+        "/open/%2F%2Fevil.example",
+        "/open/%5C%5Cevil.example",  # browsers treat a backslash like a slash
+        "/open-scheme/evil.example",
+        "/open-host/evil.example",
+    ],
+)
+async def test_redirects_match(path: str) -> None:
+    async with differential(redirect_rules) as pair:
+        await pair.same(path)
+
+
+# -- routing: path groups, raw path, first match, hosts ---------------------------------
+
+
+def routing_rules(web: Web) -> Rules:
+    class Echo(web.RequestHandler):
+        def get(self, *args: str | None, **kwargs: str | None) -> None:
+            self.write({"handler": "echo", "args": list(args), "kwargs": kwargs})
+
+    def named(label: str) -> type:
+        class Named(web.RequestHandler):
+            def get(self, *args: str) -> None:
+                self.write(label)
+
+        return Named
+
+    return [
+        (r"/pos/([^/]+)/([^/]+)", Echo),
+        (r"/kw/(?P<first>[^/]+)/(?P<second>[^/]+)", Echo),
+        (r"/optional/(a)?(b)?", Echo),
+        (r"/optional-kw/(?P<x>x)?", Echo),
+        (r"/rest/(.*)", Echo),
+        ("/a/b", named("slash")),
+        ("/a%2Fb", named("encoded slash")),
+        ("/first/.*", named("first")),
+        ("/first/exact", named("second")),
+        ("/caf%C3%A9", named("encoded literal")),
+    ]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/pos/one/two",
+        "/kw/one/two",
+        "/optional/",  # unmatched groups -> None
+        "/optional/a",
+        "/optional/b",
+        "/optional-kw/",
+        "/pos/a%2Fb/c",  # %2F decoded after matching
+        "/pos/a+b/c%20d",  # '+' stays '+'
+        "/pos/%C3%A9t%C3%A9/%E2%82%AC",  # UTF-8
+        "/pos/%FF/x",  # invalid UTF-8 -> 400
+        "/kw/%FE%FF/x",
+        "/rest/a/b%3Fc",
+        "/a/b",
+        "/a%2Fb",  # matched against the raw path: not "/a/b"
+        "/a%2fb",  # ... and literally: lower-case escape is another path
+        "/first/exact",  # first match wins
+        "/café",  # the client percent-encodes it
+        "/pos/one",  # no match: 404
+    ],
+)
+async def test_routing_matches(path: str) -> None:
+    async with differential(routing_rules) as pair:
+        await pair.same(path)
+
+
+def host_spec(web: Web) -> AppSpec:
+    def says(text: str) -> type:
+        class Says(web.RequestHandler):
+            def get(self) -> None:
+                self.write(f"{text} for {self.request.host}")
+
+        return Says
+
+    return AppSpec(
+        rules=[("/", says("wildcard")), ("/only-wildcard", says("only wildcard"))],
+        host_handlers=[
+            (r"www\.example\.com", [("/", says("www"))]),
+            (r".*\.api\.example", [("/", says("api")), ("/v1", says("api v1"))]),
+            # Another wildcard: it goes ahead of the constructor's handlers too.
+            (".*", [("/only-wildcard", says("later wildcard")), ("/later", says("later"))]),
+        ],
+        default_host="www.example.com",
+    )
+
+
+def no_default_host_spec(web: Web) -> AppSpec:
+    spec = host_spec(web)
+    spec.default_host = None
+    return spec
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/", {"Host": "www.example.com"}),
+        ("/", {"Host": "WWW.Example.COM:8080"}),
+        ("/", {"Host": "v2.api.example"}),
+        ("/v1", {"Host": "v2.api.example"}),
+        ("/only-wildcard", {"Host": "www.example.com"}),
+        ("/later", {"Host": "elsewhere.example"}),
+        ("/", {"Host": "elsewhere.example"}),  # falls back to default_host's rules
+        ("/v1", {"Host": "elsewhere.example"}),
+        ("/", {"Host": "elsewhere.example", "X-Real-Ip": "10.0.0.1"}),  # not behind a proxy
+    ],
+)
+@pytest.mark.parametrize("spec", [host_spec, no_default_host_spec], ids=["default", "no-default"])
+async def test_host_rules_match(path: str, headers: dict[str, str], spec: Any) -> None:
+    async with differential(spec) as pair:
+        await pair.same(path, headers=headers)
+
+
+def reverse_rules(web: Web) -> Rules:
+    class Reverse(web.RequestHandler):
+        def get(self, which: str) -> None:
+            if which == "str":
+                self.write(self.reverse_url("user", "a b/c", "d%e"))
+            elif which == "bytes":
+                self.write(self.reverse_url("user", b"caf\xc3\xa9", "é"))
+            elif which == "int":
+                self.write(self.reverse_url("item", 42))
+            elif which == "named":
+                self.write(self.reverse_url("named", "x?y"))
+            elif which == "plain":
+                self.write(self.reverse_url("plain"))
+            elif which == "app":
+                self.write(self.application.reverse_url("item", 7))
+            else:
+                self.write(self.reverse_url("no-such-name"))
+
+    return [
+        (r"/reverse/(\w+)", Reverse),
+        web.url(r"/user/([^/]+)/([^/]+)", Reverse, name="user"),
+        web.url(r"/item/(\d+)", Reverse, name="item"),
+        web.url(r"/named/(?P<key>[^/]+)/end", Reverse, name="named"),
+        web.url(r"/plain/path", Reverse, name="plain"),
+    ]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("which", ["str", "bytes", "int", "named", "plain", "app"])
+async def test_reverse_url_matches(which: str) -> None:
+    async with differential(reverse_rules) as pair:
+        await pair.same(f"/reverse/{which}")
+
+
+@pytest.mark.anyio
+async def test_reverse_url_of_an_unknown_name_is_a_500_on_both(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with differential(reverse_rules) as pair:
+        response = await pair.same("/reverse/unknown")
+    assert response.status == 500
+    assert_error_logged(caplog, "KeyError", "no-such-name")
+
+
+# -- arguments ---------------------------------------------------------------------------
+
+
+def argument_rules(web: Web) -> Rules:
+    class Arguments(web.RequestHandler):
+        def report(self) -> None:
+            self.write(
+                {
+                    "argument": self.get_argument("a", None),
+                    "unstripped": self.get_argument("a", None, strip=False),
+                    "arguments": self.get_arguments("a"),
+                    "query": self.get_query_argument("a", None),
+                    "query_all": self.get_query_arguments("a", strip=False),
+                    "body": self.get_body_argument("a", None),
+                    "body_all": self.get_body_arguments("a"),
+                    "other": self.get_argument("other", "default"),
+                }
+            )
+
+        def get(self) -> None:
+            self.report()
+
+        def post(self) -> None:
+            self.report()
+
+    class Required(web.RequestHandler):
+        def get(self, which: str) -> None:
+            if which == "query":
+                self.write(self.get_query_argument("a"))
+            elif which == "body":
+                self.write(self.get_body_argument("a"))
+            else:
+                self.write(self.get_argument("a"))
+
+        def post(self, which: str) -> None:
+            self.get(which)
+
+    class Files(web.RequestHandler):
+        def post(self) -> None:
+            self.write(
+                {
+                    name: [[f["filename"], f["content_type"], f["body"].decode()] for f in files]
+                    for name, files in self.request.files.items()
+                }
+            )
+
+    return [("/args", Arguments), (r"/required/(\w+)", Required), ("/files", Files)]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "?a=1",
+        "?a=1&a=2",  # the last value wins
+        "?a=+spaced+&other=o",  # stripped unless strip=False
+        "?a=%20%09tab%0A",
+        "?a=x%01y%1Fz%7F",  # control characters -> spaces (DEL is kept)
+        "?a=%C3%A9",
+        "?a=&a=",  # blank values are kept
+        "?a",
+        "?%C3%A9=1&a=%E2%82%AC",
+        "?a=%FF",  # invalid UTF-8 -> 400
+    ],
+)
+async def test_query_arguments_match(query: str) -> None:
+    async with differential(argument_rules) as pair:
+        await pair.same("/args" + query)
+
+
+_URLENCODED = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("query", "body", "headers"),
+    [
+        ("", b"a=1&a=2", _URLENCODED),
+        ("?a=q", b"a=b", _URLENCODED),  # query values first, body last
+        ("?a=q", b"a=+b+&other=%C3%A9", _URLENCODED),
+        ("", b"a=1", {"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"}),
+        ("", b"a=1", {"Content-Type": "text/plain"}),  # not a form: no body arguments
+        ("", b"a=1", {}),
+        ("", b"a=%FF", _URLENCODED),
+        (
+            "?a=q",
+            b'--XyZ\r\nContent-Disposition: form-data; name="a"\r\n\r\nmulti part\r\n'
+            b'--XyZ\r\nContent-Disposition: form-data; name="a"\r\n\r\n two \r\n--XyZ--\r\n',
+            {"Content-Type": "multipart/form-data; boundary=XyZ"},
+        ),
+        (
+            "",
+            b'--"q"\r\nContent-Disposition: form-data; name="a"\r\n\r\nquoted\r\n--"q"--\r\n',
+            {"Content-Type": 'multipart/form-data; boundary="q"'},
+        ),
+    ],
+)
+async def test_body_arguments_match(query: str, body: bytes, headers: dict[str, str]) -> None:
+    async with differential(argument_rules) as pair:
+        await pair.same("/args" + query, "POST", content=body, headers=headers)
+
+
+@pytest.mark.anyio
+async def test_multipart_files_match() -> None:
+    async with differential(argument_rules) as pair:
+        await pair.same(
+            "/files",
+            "POST",
+            data={"field": "value"},
+            files=[
+                ("upload", ("a.txt", b"alpha", "text/plain")),
+                ("upload", ("b.bin", b"beta", "application/octet-stream")),
+                ("other", ("résumé.txt", b"gamma", "text/plain")),
+            ],
+        )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "method", "body"),
+    [
+        ("/required/any", "GET", b""),
+        ("/required/any?a=1", "GET", b""),
+        ("/required/query", "POST", b"a=1"),  # present in the body only
+        ("/required/body?a=1", "POST", b""),  # present in the query only
+        ("/required/body", "POST", b"a=2"),
+    ],
+)
+async def test_missing_arguments_are_400_on_both(path: str, method: str, body: bytes) -> None:
+    async with differential(argument_rules) as pair:
+        await pair.same(path, method, content=body, headers=_URLENCODED)
+
+
+# -- cookies -----------------------------------------------------------------------------
+
+
+def cookie_rules(web: Web) -> Rules:
+    class Read(web.RequestHandler):
+        def get(self) -> None:
+            self.write(
+                {
+                    "a": self.get_cookie("a"),
+                    "quoted": self.get_cookie("quoted"),
+                    "missing": self.get_cookie("missing", "fallback"),
+                    "names": sorted(self.cookies),
+                }
+            )
+
+    class Write(web.RequestHandler):
+        def get(self, kind: str) -> None:
+            fixed = datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+            if kind == "plain":
+                self.set_cookie("plain", "value")
+            elif kind == "all":
+                self.set_cookie(
+                    "all",
+                    "v",
+                    domain="example.com",
+                    expires=fixed,
+                    path="/sub",
+                    max_age=3600,
+                    httponly=True,
+                    secure=True,
+                    samesite="Lax",
+                )
+            elif kind == "timestamp":
+                self.set_cookie("ts", "v", expires=1_700_000_000)
+            elif kind == "days":
+                self.set_cookie("days", "v", expires_days=30)
+            elif kind == "quoting":
+                self.set_cookie("q", 'needs"quotes",\\;')
+            elif kind == "bytes":
+                self.set_cookie("b", b"bytes-value")
+            elif kind == "replace":
+                self.set_cookie("same", "first")
+                self.set_cookie("other", "x")
+                self.set_cookie("same", "second", path="/p")
+            elif kind == "clear":
+                self.clear_cookie("gone")
+                self.clear_cookie("gone-too", path="/p", domain="example.com")
+            elif kind == "clear-all":
+                self.clear_all_cookies()
+            elif kind == "no-path":
+                self.set_cookie("np", "v", path=None)  # Tornado allows no Path
+            self.write("ok")
+
+    class Invalid(web.RequestHandler):
+        def get(self, kind: str) -> None:
+            if kind == "value":
+                self.set_cookie("bad", "a b")
+            elif kind == "domain":
+                self.set_cookie("bad", "v", domain="x;secure")
+            else:
+                self.set_cookie("bad", "v", path="/\x00")
+
+    return [("/read", Read), (r"/write/([\w-]+)", Write), (r"/invalid/(\w+)", Invalid)]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        None,
+        "a=1",
+        'a=1; quoted="x\\"y\\073"',
+        "a=1; a=2",
+        "a=1;;b=2; =empty; noequals",
+        "a=%C3%A9; bad name=1",
+    ],
+)
+async def test_reading_cookies_matches(cookie: str | None) -> None:
+    headers = {} if cookie is None else {"Cookie": cookie}
+    async with differential(cookie_rules) as pair:
+        await pair.same("/read", headers=headers)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "kind",
+    ["plain", "all", "timestamp", "days", "quoting", "bytes", "replace", "clear", "clear-all"],
+)
+async def test_setting_cookies_matches(kind: str) -> None:
+    async with differential(cookie_rules) as pair:
+        # Expiry dates computed from the clock may be a second apart: normalised.
+        response = await pair.same(
+            f"/write/{kind}", headers={"Cookie": "c1=1; c2=2"}, normalize_expires=True
+        )
+    if kind == "all":
+        assert response.header("Set-Cookie") == (
+            "all=v; Domain=example.com; expires=Wed, 02 Jan 2030 03:04:05 GMT; "
+            "HttpOnly; Max-Age=3600; Path=/sub; SameSite=Lax; Secure"
+        ) or "Max-Age=3600" in (response.header("Set-Cookie") or "")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["value", "domain", "path"])
+async def test_invalid_cookies_are_a_500_on_both(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with differential(cookie_rules) as pair:
+        await pair.same(f"/invalid/{kind}")
+    assert_error_logged(caplog)
+
+
+# -- ETags -------------------------------------------------------------------------------
+
+_ETAG_BODY = b"cacheable body"
+_ETAG = '"' + hashlib.sha1(_ETAG_BODY).hexdigest() + '"'
+
+
+def etag_rules(web: Web) -> Rules:
+    class Cached(web.RequestHandler):
+        def get(self) -> None:
+            self.set_header("Content-Language", "en")
+            self.set_header("X-Other", "kept on 304")
+            self.write(_ETAG_BODY)
+
+        def post(self) -> None:
+            self.write(_ETAG_BODY)
+
+    class NoEtag(web.RequestHandler):
+        def compute_etag(self) -> None:
+            return None
+
+        def get(self) -> None:
+            self.write(_ETAG_BODY)
+
+    class OwnEtag(web.RequestHandler):
+        def get(self) -> None:
+            self.set_header("Etag", 'W/"mine"')
+            self.write(_ETAG_BODY)
+
+    class Created(web.RequestHandler):
+        def get(self) -> None:
+            self.set_status(201)
+            self.write(_ETAG_BODY)
+
+    return [("/cached", Cached), ("/no-etag", NoEtag), ("/own-etag", OwnEtag), ("/201", Created)]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "if_none_match",
+    [
+        None,
+        _ETAG,  # strong match -> 304
+        "W/" + _ETAG,  # weak comparison -> 304
+        "*",
+        f'"other", {_ETAG}',
+        f'"other",W/{_ETAG}',
+        '"other"',
+        "garbage",
+        "",
+        f"{_ETAG[:-1]}",  # unterminated
+    ],
+)
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/cached", "GET"),
+        ("/cached", "POST"),
+        ("/no-etag", "GET"),
+        ("/own-etag", "GET"),
+        ("/201", "GET"),
+    ],
+)
+async def test_etags_match(if_none_match: str | None, path: str, method: str) -> None:
+    headers = {} if if_none_match is None else {"If-None-Match": if_none_match}
+    async with differential(etag_rules) as pair:
+        response = await pair.same(path, method, headers=headers)
+    if response.status == 304:
+        assert response.body == b""
+        assert response.header("Content-Type") is None
+        assert response.header("Content-Length") is None
+
+
+# -- methods: HEAD, OPTIONS, custom verbs, 405 -------------------------------------------
+
+
+def method_rules(web: Web) -> Rules:
+    class WithHead(web.RequestHandler):
+        def get(self) -> None:
+            self.write("get body")
+
+        def head(self) -> None:
+            self.set_header("X-Head", "own head()")
+            self.set_header("Content-Length", "8")
+
+    class WithOptions(web.RequestHandler):
+        def options(self) -> None:
+            self.set_header("Allow", "GET, OPTIONS")
+            self.set_status(204)
+
+    class CustomVerb(web.RequestHandler):
+        SUPPORTED_METHODS = (*web.RequestHandler.SUPPORTED_METHODS, "PROPFIND")
+
+        def propfind(self) -> None:
+            self.write(f"{self.request.method} ok")
+
+    class GetOnly(web.RequestHandler):
+        def get(self) -> None:
+            self.write("get only")
+
+    class Restricted(web.RequestHandler):
+        SUPPORTED_METHODS = ("GET", "POST")
+
+        def get(self) -> None:
+            self.write("restricted get")
+
+    class EchoMethod(web.RequestHandler):
+        def get(self) -> None:
+            self.write(self.request.method)
+
+        post = put = patch = delete = get
+
+    return [
+        ("/with-head", WithHead),
+        ("/with-options", WithOptions),
+        ("/custom-verb", CustomVerb),
+        ("/get-only", GetOnly),
+        ("/restricted", Restricted),
+        ("/echo", EchoMethod),
+    ]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/with-head", "HEAD"),
+        ("/with-head", "GET"),
+        ("/with-options", "OPTIONS"),
+        ("/custom-verb", "PROPFIND"),
+        ("/echo", "POST"),
+        ("/echo", "PUT"),
+        ("/echo", "PATCH"),
+        ("/echo", "DELETE"),
+        ("/restricted", "GET"),
+    ],
+)
+async def test_methods_match(path: str, method: str) -> None:
+    async with differential(method_rules) as pair:
+        await pair.same(path, method)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "method", "allow"),
+    [
+        ("/get-only", "POST", "GET, HEAD"),
+        ("/get-only", "OPTIONS", "GET, HEAD"),
+        ("/with-options", "GET", "OPTIONS"),
+        ("/custom-verb", "GET", "PROPFIND"),
+    ],
+)
+async def test_405_deliberately_carries_allow_on_tornadoish_only(
+    path: str, method: str, allow: str
+) -> None:
+    # DESIGN.md §3: our 405 names the allowed methods; Tornado's does not.
+    async with differential(method_rules) as pair:
+        exchange = await pair.fetch(path, method)
+    assert exchange.tornado.status == exchange.tornadoish.status == 405
+    assert exchange.tornado.header("Allow") is None
+    assert exchange.tornadoish.header("Allow") == allow
+    assert_same(exchange, ignore=["Allow"])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("path", "method"), [("/restricted", "PUT"), ("/get-only", "PROPFIND")])
+async def test_method_outside_supported_methods_is_405_on_both(path: str, method: str) -> None:
+    async with differential(method_rules) as pair:
+        response = await pair.same(path, method)
+    assert response.status == 405
+
+
+@pytest.mark.anyio
+async def test_head_without_head_method_deliberately_falls_back_to_get_on_tornadoish() -> None:
+    # DESIGN.md §3: HEAD runs get() with the body dropped; Tornado answers 405.
+    async with differential(method_rules) as pair:
+        head = await pair.fetch("/get-only", "HEAD")
+        get = await pair.same("/get-only")
+    assert head.tornado.status == 405
+    assert head.tornadoish.status == 200
+    assert head.tornadoish.body == b""
+    assert head.tornadoish.headers == get.headers
+
+
+# -- limits ------------------------------------------------------------------------------
+
+
+def echo_body_rules(web: Web) -> Rules:
+    class EchoBody(web.RequestHandler):
+        def post(self) -> None:
+            self.write(self.request.body)
+
+    return [("/", EchoBody)]
+
+
+@pytest.mark.anyio
+async def test_too_large_body_is_deliberately_413_on_tornadoish_and_400_on_tornado() -> None:
+    # DESIGN.md §3: a body over the limit gets 413; Tornado's server answers a bare 400 and
+    # closes. (Tornado's limit is an HTTPServer option; ours an Application setting.)
+    async with differential(
+        echo_body_rules, max_body_size=10, tornado_server_options={"max_body_size": 10}
+    ) as pair:
+        exchange = await pair.fetch("/", "POST", content=b"x" * 11)
+        small = await pair.same("/", "POST", content=b"x" * 10)
+    assert exchange.tornado.status == 400
+    assert exchange.tornadoish.status == 413
+    assert small.body == b"x" * 10
