@@ -67,10 +67,11 @@ class Application:
     # -- routing ----------------------------------------------------------------------
 
     def add_handlers(self, host_pattern: str, host_handlers: Iterable[RuleInput]) -> None:
-        """Add rules for hosts matching ``host_pattern``; host rules go ahead of the
-        wildcard ``.*`` rules, in the order they were added."""
+        """Add rules for hosts matching ``host_pattern``; they go ahead of the handlers
+        given to the constructor, in the order they were added (as in Tornado, even
+        for another ``.*`` pattern)."""
         rules = HostRules(host_pattern, host_handlers)
-        if self._host_rules and self._host_rules[-1].is_wildcard and not rules.is_wildcard:
+        if self._host_rules:
             self._host_rules.insert(-1, rules)
         else:
             self._host_rules.append(rules)
@@ -97,9 +98,17 @@ class Application:
         self, host_name: str, path: str, behind_proxy: bool
     ) -> tuple[type[RequestHandler], dict[str, Any], list[bytes | None], dict[str, bytes | None]]:
         """The handler class, its kwargs and the raw path groups for a request."""
-        for rules in self._host_rules:
-            if not rules.matches(host_name, self.default_host, behind_proxy):
-                continue
+        # Tornado tries the rules of the hosts matching the request's host name first
+        # (the constructor's handlers included), and only then those of the hosts
+        # matching ``default_host``: a wildcard route beats a default-host route.
+        candidates = [rules for rules in self._host_rules if rules.matches(host_name, None, False)]
+        if self.default_host is not None and not behind_proxy:
+            candidates.extend(
+                rules
+                for rules in self._host_rules
+                if rules.matches(self.default_host, None, False) and rules not in candidates
+            )
+        for rules in candidates:
             match = rules.router.find(path)
             if match is not None:
                 return (
