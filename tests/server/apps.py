@@ -1,4 +1,5 @@
-"""Raw ASGI apps for the runner, CLI and worker tests (also started in subprocesses).
+"""Raw ASGI apps for the runner, CLI and worker tests, and ``ServerProcess``, which
+runs ``python -m tornadoish`` on one of them in a subprocess.
 
 ``app`` routes by path:
 
@@ -12,8 +13,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import queue
+import re
+import signal
+import subprocess
 import sys
+import threading
+from pathlib import Path
 
 from tornadoish.types import ASGIReceive, ASGISend, Scope
 
@@ -71,3 +79,100 @@ async def failing_startup_app(scope: Scope, receive: ASGIReceive, send: ASGISend
 
 
 not_callable = 42
+
+
+# -- a server in a subprocess ------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+# Bound on each wait for a subprocess: startup of a fresh interpreter, a response.
+PROCESS_WAIT = 10.0
+
+
+class ServerProcess:
+    """``python -m tornadoish *args`` run from the repository root, stderr read line by
+    line in a thread so that tests wait on output with a timeout, never on a sleep."""
+
+    def __init__(self, *args: str) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tornadoish", *args],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = PROCESS_WAIT) -> re.Match[str]:
+        """The first output line (already seen or to come) matching ``pattern``."""
+        regex = re.compile(pattern)
+        for seen in self.lines:
+            if match := regex.search(seen):
+                return match
+        while True:
+            try:
+                line = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"no line matching {pattern!r} in:\n{self.output}")
+            if line is None:
+                self._queue.put(None)  # stay at end of output for later waits
+                raise AssertionError(f"exited before {pattern!r}; output:\n{self.output}")
+            self.lines.append(line)
+            if match := regex.search(line):
+                return match
+
+    def count(self, pattern: str) -> int:
+        return sum(1 for line in self.lines if re.search(pattern, line))
+
+    def url(self) -> str:
+        """The first address the server says it serves on."""
+        return self.wait_for(r"Serving on (http://\S+)").group(1)
+
+    def send_signal(self, sig: int) -> None:
+        self.process.send_signal(sig)
+
+    def wait(self, timeout: float = PROCESS_WAIT) -> int:
+        """The exit code, once the output is read to its end."""
+        code = self.process.wait(timeout)
+        self._reader.join(timeout)
+        while not self._queue.empty():
+            line = self._queue.get_nowait()
+            if line is None:
+                self._queue.put(None)
+                break
+            self.lines.append(line)
+        return code
+
+    def kill(self) -> None:
+        """Kill the process and its children (workers) if still running."""
+        if self.process.poll() is None:
+            for child in _children(self.process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
+            self.process.kill()
+        self.process.wait(PROCESS_WAIT)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (Linux /proc; elsewhere none are known)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    with contextlib.suppress(OSError):
+        return [int(child) for child in path.read_text().split()]
+    return []
