@@ -6,7 +6,7 @@ from tornadoish import web
 from tornadoish.application import Application
 from tornadoish.auth import addslash, authenticated, removeslash
 from tornadoish.errors import Finish, HTTPError, MissingArgumentError
-from tornadoish.handler import RequestHandler
+from tornadoish.handler import RequestHandler, stream_request_body
 from tornadoish.httputil import HTTPFile, HTTPHeaders
 from tornadoish.request import HTTPServerRequest
 from tornadoish.routing import URLSpec, url
@@ -30,6 +30,7 @@ __all__ = [
     "addslash",
     "authenticated",
     "removeslash",
+    "stream_request_body",
     "url",
     "web",
 ]

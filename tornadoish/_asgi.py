@@ -7,14 +7,24 @@ functions here to read the body and send the response.
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+import anyio
 
 from tornadoish.errors import HTTPError
 from tornadoish.httputil import HTTPHeaders
 from tornadoish.request import HTTPServerRequest
 from tornadoish.types import ASGIReceive, ASGISend, Scope
 
-__all__ = ["ClientGone", "Responder", "read_body", "request_from_scope", "routing_path"]
+__all__ = [
+    "ClientGone",
+    "Responder",
+    "read_body",
+    "request_from_scope",
+    "routing_path",
+    "wait_for_disconnect",
+]
 
 
 class ClientGone(Exception):
@@ -66,8 +76,19 @@ def routing_path(scope: Scope) -> str:
     return path
 
 
-async def read_body(receive: ASGIReceive, headers: HTTPHeaders, limit: int | None) -> bytes:
-    """Read the whole request body; 413 past ``limit`` bytes; ClientGone on disconnect."""
+async def read_body(
+    receive: ASGIReceive,
+    headers: HTTPHeaders,
+    limit: int | None,
+    on_chunk: Callable[[bytes], Awaitable[None]] | None = None,
+    chunk_timeout: float | None = None,
+) -> bytes:
+    """Read the request body: 413 past ``limit`` bytes, 408 when a chunk takes longer
+    than ``chunk_timeout``, ClientGone on disconnect.
+
+    With ``on_chunk`` each chunk is handed over as it arrives (streaming) and b"" is
+    returned; otherwise the whole body is returned.
+    """
     if limit is not None:
         declared = headers.get("Content-Length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -75,7 +96,13 @@ async def read_body(receive: ASGIReceive, headers: HTTPHeaders, limit: int | Non
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        if chunk_timeout is None:
+            message = await receive()
+        else:
+            with anyio.move_on_after(chunk_timeout) as scope:
+                message = await receive()
+            if scope.cancelled_caught:
+                raise HTTPError(408, "no request body data for %.1f s", chunk_timeout)
         if message["type"] != "http.request":
             raise ClientGone()
         chunk: bytes = message.get("body", b"")
@@ -83,9 +110,20 @@ async def read_body(receive: ASGIReceive, headers: HTTPHeaders, limit: int | Non
             size += len(chunk)
             if limit is not None and size > limit:
                 raise HTTPError(413, "request body exceeds the body limit")
-            chunks.append(chunk)
+            if on_chunk is not None:
+                await on_chunk(chunk)
+            else:
+                chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def wait_for_disconnect(receive: ASGIReceive) -> None:
+    """Return once the client has gone (call only after the body was read)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 class Responder:

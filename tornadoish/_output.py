@@ -19,6 +19,7 @@ from typing import Any
 
 from tornadoish import _asgi
 from tornadoish._cookies import CookiesMixin
+from tornadoish.compression import GzipEncoder
 from tornadoish.escape import json_encode, utf8
 from tornadoish.httputil import HTTPHeaders, format_timestamp, reason_phrase
 from tornadoish.request import HTTPServerRequest
@@ -62,6 +63,7 @@ class OutputMixin(CookiesMixin):
     _responder: _asgi.Responder | None
     _sending: bool
     _client_gone: bool
+    _gzip: GzipEncoder | None = None
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -199,17 +201,26 @@ class OutputMixin(CookiesMixin):
             b"".join(self._write_buffer) if len(self._write_buffer) != 1 else self._write_buffer[0]
         )
         self._write_buffer = []
-        if self.request.method == "HEAD":
-            body = b""
         if not self._headers_written:
             self._headers_written = True
-            headers = [
+            headers = self._headers
+            if self.settings.get("compress_response") or self.settings.get("gzip"):
+                self._gzip = GzipEncoder(self.request.headers.get("Accept-Encoding", ""))
+                body = self._gzip.first(self._status_code, headers, body, last)
+            if self.request.method == "HEAD":
+                body = b""
+            raw_headers = [
                 (name.lower().encode("latin-1"), value.encode("latin-1"))
-                for name, value in self._headers.get_all()
+                for name, value in headers.get_all()
             ]
-            headers.extend(self._set_cookie_headers())
-            self._queue.append((self._status_code, headers, body, not last))
-        elif body or last:
+            raw_headers.extend(self._set_cookie_headers())
+            self._queue.append((self._status_code, raw_headers, body, not last))
+            return
+        if self._gzip is not None:
+            body = self._gzip.chunk(body, last)
+        if self.request.method == "HEAD":
+            body = b""
+        if body or last:
             self._queue.append((0, None, body, not last))
 
     async def _send_queued(self) -> None:

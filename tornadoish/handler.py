@@ -13,7 +13,9 @@ import sys
 import traceback
 import types
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import anyio
 
 from tornadoish import _asgi
 from tornadoish._output import NO_BODY_STATUSES, OutputMixin
@@ -22,12 +24,13 @@ from tornadoish.errors import Finish, HTTPError
 from tornadoish.escape import xhtml_escape
 from tornadoish.log import app_log, gen_log
 from tornadoish.request import HTTPServerRequest
+from tornadoish.templates import TemplateMixin
 from tornadoish.types import ASGIReceive
 
 if TYPE_CHECKING:
     from tornadoish.application import Application
 
-__all__ = ["RequestHandler"]
+__all__ = ["RequestHandler", "stream_request_body"]
 
 
 def _unimplemented_method(self: RequestHandler, *args: Any, **kwargs: Any) -> None:
@@ -40,7 +43,7 @@ class _MethodNotAllowed(HTTPError):
         self.allowed = allowed
 
 
-class RequestHandler(OutputMixin, SecurityMixin):
+class RequestHandler(OutputMixin, SecurityMixin, TemplateMixin):
     """Subclass this and define ``get()``, ``post()``... (sync or ``async``)."""
 
     SUPPORTED_METHODS: ClassVar[tuple[str, ...]] = (
@@ -54,6 +57,7 @@ class RequestHandler(OutputMixin, SecurityMixin):
     )
 
     _allowed_methods_cache: ClassVar[dict[type, tuple[str, ...]]] = {}
+    _stream_request_body: ClassVar[bool] = False
 
     def __init__(self, application: Application, request: HTTPServerRequest, **kwargs: Any):
         super().__init__()
@@ -238,24 +242,27 @@ class RequestHandler(OutputMixin, SecurityMixin):
         try:
             try:
                 if self.request.method not in self.SUPPORTED_METHODS:
-                    raise HTTPError(405)
+                    # RFC 9110 §15.5.6: every 405 lists the allowed methods.
+                    raise _MethodNotAllowed(self._allowed_methods())
                 self.path_args = [None if a is None else self.decode_argument(a) for a in path_args]
                 self.path_kwargs = {
                     k: None if v is None else self.decode_argument(v, name=k)
                     for k, v in path_kwargs.items()
                 }
-                await self._read_body(receive)
+                streaming = self._stream_request_body
+                if not streaming:
+                    await self._read_body(receive)
                 await self._resolve_security()
                 result = self.prepare()
                 if result is not None and inspect.isawaitable(result):
                     await result
+                if streaming and not self._finished:
+                    await self._read_body(receive)
                 if not self._finished:
-                    verb = self._verb_method(self.request.method)
-                    result = verb(*self.path_args, **self.path_kwargs)
-                    if result is not None and inspect.isawaitable(result):
-                        await result
-                    if self._auto_finish and not self._finished:
-                        self.finish()
+                    if self._watches_connection_close():
+                        await self._run_verb_watching(receive)
+                    else:
+                        await self._run_verb()
             except _asgi.ClientGone:
                 raise
             except Exception as exc:
@@ -270,9 +277,64 @@ class RequestHandler(OutputMixin, SecurityMixin):
             await self._run_on_finish()
             self.application.log_request(self)
 
+    async def _run_verb(self) -> None:
+        verb = self._verb_method(self.request.method)
+        result = verb(*self.path_args, **self.path_kwargs)
+        if result is not None and inspect.isawaitable(result):
+            await result
+        if self._auto_finish and not self._finished:
+            self.finish()
+
+    async def _run_verb_watching(self, receive: ASGIReceive) -> None:
+        """Run the verb while a sibling task waits for the client to leave, so
+        ``on_connection_close()`` fires during a long poll or stream (as in Tornado,
+        the handler itself is not cancelled)."""
+
+        async def watch() -> None:
+            await _asgi.wait_for_disconnect(receive)
+            if not self._finished:
+                self._client_gone = True
+                self._call_connection_close()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(watch)
+            try:
+                await self._run_verb()
+            finally:
+                group.cancel_scope.cancel()
+
+    @classmethod
+    def _watches_connection_close(cls) -> bool:
+        # Watching costs a task per request: only for handlers that care.
+        return cls.on_connection_close is not RequestHandler.on_connection_close
+
     async def _read_body(self, receive: ASGIReceive) -> None:
-        limit = self.settings.get("max_body_size")
-        self.request.body = await _asgi.read_body(receive, self.request.headers, limit)
+        connection = self.request.connection
+        limit = connection.max_body_size
+        if limit is None:
+            limit = self.settings.get("max_body_size")
+        if self._stream_request_body:
+            await _asgi.read_body(
+                receive,
+                self.request.headers,
+                limit,
+                on_chunk=self._deliver_chunk,
+                chunk_timeout=connection.body_timeout,
+            )
+        else:
+            self.request.body = await _asgi.read_body(
+                receive, self.request.headers, limit, chunk_timeout=connection.body_timeout
+            )
+
+    async def _deliver_chunk(self, chunk: bytes) -> None:
+        result = self.data_received(chunk)
+        if result is not None and inspect.isawaitable(result):
+            await result
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        """With ``@stream_request_body``: called for each body chunk (may be async;
+        reading waits for it)."""
+        raise NotImplementedError("@stream_request_body handlers must define data_received()")
 
     def _call_connection_close(self) -> None:
         try:
@@ -287,3 +349,17 @@ class RequestHandler(OutputMixin, SecurityMixin):
                 await result
         except Exception:
             app_log.error("Uncaught exception in on_finish", exc_info=True)
+
+
+_HandlerClass = TypeVar("_HandlerClass", bound=type[RequestHandler])
+
+
+def stream_request_body(cls: _HandlerClass) -> _HandlerClass:
+    """Class decorator: hand the body to ``data_received()`` chunk by chunk instead of
+    buffering it. ``prepare()`` runs before the first chunk, and may change the limit
+    with ``self.request.connection.set_max_body_size(n)``; the verb method runs after
+    the last chunk."""
+    if not (isinstance(cls, type) and issubclass(cls, RequestHandler)):
+        raise TypeError(f"expected a RequestHandler subclass, got {cls!r}")
+    cls._stream_request_body = True
+    return cls

@@ -8,11 +8,36 @@ from __future__ import annotations
 
 import http.cookies
 import time
-from typing import Any
 
 from tornadoish.httputil import HTTPFile, HTTPHeaders, parse_cookie, parse_qs_bytes
 
-__all__ = ["HTTPServerRequest"]
+__all__ = ["HTTPServerRequest", "RequestConnection"]
+
+
+class RequestConnection:
+    """The part of Tornado's ``request.connection`` a handler may use under ASGI:
+    per-request body limits, set in ``prepare()`` of a ``@stream_request_body``
+    handler. The ASGI server owns the real connection."""
+
+    __slots__ = ("body_timeout", "max_body_size")
+
+    def __init__(self) -> None:
+        self.max_body_size: int | None = None
+        self.body_timeout: float | None = None
+
+    def set_max_body_size(self, max_body_size: int) -> None:
+        """Largest body (bytes) accepted for this request; beyond it: 413."""
+        if isinstance(max_body_size, bool) or not isinstance(max_body_size, int):
+            raise TypeError(f"max_body_size must be an int, got {max_body_size!r}")
+        if max_body_size < 0:
+            raise ValueError(f"max_body_size must not be negative, got {max_body_size}")
+        self.max_body_size = max_body_size
+
+    def set_body_timeout(self, timeout: float) -> None:
+        """Longest wait (seconds) for each body chunk; beyond it: 408."""
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValueError(f"body timeout must be a positive number, got {timeout!r}")
+        self.body_timeout = float(timeout)
 
 
 class HTTPServerRequest:
@@ -54,6 +79,7 @@ class HTTPServerRequest:
         self._body_arguments: dict[str, list[bytes]] | None = None
         self._files: dict[str, list[HTTPFile]] | None = None
         self._cookies: http.cookies.SimpleCookie | None = None
+        self.connection = RequestConnection()
 
     # -- arguments ---------------------------------------------------------------------
 
@@ -141,16 +167,6 @@ class HTTPServerRequest:
         fields = ("protocol", "host", "method", "uri", "version", "remote_ip")
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in fields)
         return f"{type(self).__name__}({args})"
-
-    def __getattr__(self, name: str) -> Any:
-        # Tornado code sometimes reads request.connection; explain instead of a bare
-        # AttributeError (ASGI hides the connection from the app).
-        if name == "connection":
-            raise AttributeError(
-                "HTTPServerRequest.connection does not exist in tornadoish: the ASGI "
-                "server owns the connection"
-            )
-        raise AttributeError(name)
 
 
 def _split_host_name(host: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tornadoish.application import Application
 from tornadoish.auth import addslash, authenticated, removeslash
 from tornadoish.errors import Finish, HTTPError, MissingArgumentError
-from tornadoish.handler import RequestHandler
+from tornadoish.handler import RequestHandler, stream_request_body
 from tornadoish.routing import URLSpec, url
 from tornadoish.simple_handlers import ErrorHandler, RedirectHandler
 
@@ -21,5 +21,6 @@ __all__ = [
     "addslash",
     "authenticated",
     "removeslash",
+    "stream_request_body",
     "url",
 ]
