@@ -118,11 +118,14 @@ class ServerProcess:
     def output(self) -> str:
         return "\n".join(self.lines)
 
-    def wait_for(self, pattern: str, timeout: float = PROCESS_WAIT) -> re.Match[str]:
-        """The first output line (already seen or to come) matching ``pattern``."""
+    def wait_for(
+        self, pattern: str, timeout: float = PROCESS_WAIT, *, occurrence: int = 1
+    ) -> re.Match[str]:
+        """The ``occurrence``-th output line (seen or to come) matching ``pattern``."""
         regex = re.compile(pattern)
+        found = 0
         for seen in self.lines:
-            if match := regex.search(seen):
+            if (match := regex.search(seen)) and (found := found + 1) == occurrence:
                 return match
         while True:
             try:
@@ -133,7 +136,7 @@ class ServerProcess:
                 self._queue.put(None)  # stay at end of output for later waits
                 raise AssertionError(f"exited before {pattern!r}; output:\n{self.output}")
             self.lines.append(line)
-            if match := regex.search(line):
+            if (match := regex.search(line)) and (found := found + 1) == occurrence:
                 return match
 
     def count(self, pattern: str) -> int:
