@@ -14,6 +14,7 @@ import anyio
 
 from tornadoish.errors import HTTPError
 from tornadoish.httputil import HTTPHeaders
+from tornadoish.proxies import TrustedProxies
 from tornadoish.request import HTTPServerRequest
 from tornadoish.types import ASGIReceive, ASGISend, Scope
 
@@ -34,8 +35,9 @@ class ClientGone(Exception):
 _SCHEME_PROTOCOL = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
 
-def request_from_scope(scope: Scope) -> HTTPServerRequest:
-    """Build the request object from an ``http`` or ``websocket`` scope."""
+def request_from_scope(scope: Scope, proxies: TrustedProxies | None = None) -> HTTPServerRequest:
+    """Build the request object from an ``http`` or ``websocket`` scope; with
+    ``proxies``, X-Forwarded-* headers from those proxies give the client and scheme."""
     root_path: str = scope.get("root_path", "")
     path: str = scope["path"]
     raw_path: bytes | None = scope.get("raw_path")
@@ -52,13 +54,18 @@ def request_from_scope(scope: Scope) -> HTTPServerRequest:
     if not host:
         server = scope.get("server")
         host = f"{server[0]}:{server[1]}" if server and server[1] is not None else "127.0.0.1"
+    remote_ip = client[0] if client else None
+    protocol = _SCHEME_PROTOCOL.get(scope.get("scheme", "http"), "http")
+    if proxies:
+        remote_ip, forwarded_protocol = proxies.resolve(remote_ip, headers)
+        protocol = forwarded_protocol or protocol
     return HTTPServerRequest(
         method=scope.get("method", "GET"),
         uri=uri,
         version="HTTP/" + scope.get("http_version", "1.1"),
         headers=headers,
-        remote_ip=client[0] if client else None,
-        protocol=_SCHEME_PROTOCOL.get(scope.get("scheme", "http"), "http"),
+        remote_ip=remote_ip,
+        protocol=protocol,
         host=host,
         root_path=root_path,
     )

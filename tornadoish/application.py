@@ -15,6 +15,7 @@ from tornadoish import _asgi
 from tornadoish.errors import HTTPError
 from tornadoish.handler import RequestHandler
 from tornadoish.log import access_log, app_log
+from tornadoish.proxies import TrustedProxies
 from tornadoish.routing import HostRules, RuleInput, URLSpec
 from tornadoish.settings import validate_settings
 from tornadoish.types import ASGIReceive, ASGISend, Scope
@@ -57,6 +58,7 @@ class Application:
         if default_class is not None and not issubclass(default_class, RequestHandler):
             raise TypeError("setting 'default_handler_class' must be a RequestHandler subclass")
         self.settings: dict[str, Any] = settings
+        self._proxies = TrustedProxies(settings.get("trusted_proxies", ()))
         self.default_host = default_host
         self._host_rules: list[HostRules] = []
         self._named: dict[str, URLSpec] = {}
@@ -171,7 +173,7 @@ class Application:
             raise ValueError(f"tornadoish.Application cannot handle {scope_type!r} scopes")
 
     async def _handle_http(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
-        request = _asgi.request_from_scope(scope)
+        request = _asgi.request_from_scope(scope, self._proxies)
         handler_class, kwargs, path_args, path_kwargs = self.find_handler(
             request.host_name, _asgi.routing_path(scope), "X-Real-Ip" in request.headers
         )
