@@ -388,15 +388,19 @@ class RequestCycle:
         response = h11.Response(
             status_code=self.status, headers=headers, reason=reason_phrase(self.status)
         )
-        pieces = self.owner.conn.send_with_data_passthrough(response) or []
+        return self.owner.conn.send_with_data_passthrough(response) or []
+
+    def log_access(self, status: int) -> None:
+        """One access log line for this request, as its response goes on the wire."""
         if self.config.access_log:
-            access_log.info('%s - "%s" %d', self._client_text(), self._request_line(), self.status)
-        return pieces
+            access_log.info('%s - "%s" %d', self._client_text(), self._request_line(), status)
 
     def _write(self, pieces: list[Any]) -> None:
         if not pieces:
             return
-        self.wrote = True
+        if not self.wrote:
+            self.wrote = True
+            self.log_access(self.status)
         self.owner.transport.write(pieces[0] if len(pieces) == 1 else b"".join(pieces))
 
     def _complete(self) -> None:
@@ -405,9 +409,14 @@ class RequestCycle:
         self.owner.response_complete(self)
 
     def _log_dropped_body(self, size: int) -> None:
+        # Usual for HEAD (apps reuse their GET code), a bug for 204/304.
         level = logging.DEBUG if self.method == b"HEAD" else logging.WARNING
         error_log.log(
-            level, "dropped %d body bytes of a %d response to %s", size, self.status, self.method
+            level,
+            "dropped %d body bytes of a %d response to %s",
+            size,
+            self.status,
+            self._request_line(),
         )
 
     def _client_text(self) -> str:

@@ -398,6 +398,7 @@ class HTTPProtocol(asyncio.Protocol):
     def _send_error(self, status: int, *, head_only: bool = False) -> None:
         if self.cycle is not None:
             self.cycle.disconnect()
+            self.cycle.log_access(status)
         date = self.date_header() if self.config.date_header else None
         self.transport.write(
             error_response(status, date=date, server=self.config.server_header, head_only=head_only)
