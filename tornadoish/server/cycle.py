@@ -345,9 +345,14 @@ class RequestCycle:
         try:
             await loop.sendfile(transport, file, 0, size, fallback=False)
             return
-        except (NotImplementedError, asyncio.SendfileNotAvailableError):
-            pass  # e.g. TLS: read the file in a thread instead
-        except (OSError, RuntimeError) as exc:
+        except (NotImplementedError, RuntimeError) as exc:
+            # No native sendfile for this transport (TLS, uvloop, a test double), raised
+            # before any byte was sent: read the file in a thread instead. asyncio raises
+            # RuntimeError (SendfileNotAvailableError is one) for this and for a closing
+            # transport alike.
+            if self.disconnected or transport.is_closing():
+                raise ClientDisconnected("client disconnected") from exc
+        except OSError as exc:
             if self.disconnected or transport.is_closing():
                 raise ClientDisconnected("client disconnected") from exc
             raise

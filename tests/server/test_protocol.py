@@ -1,0 +1,260 @@
+"""HTTPProtocol driven through a fake transport: writes, flow control, timers, teardown."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.server.conftest import WAIT, FakeTransport, echo_app, make_protocol
+from tornadoish.server.protocol import HTTPProtocol
+from tornadoish.types import ASGIReceive, ASGISend, Message, Scope
+
+GET = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+
+
+async def settle(protocol: HTTPProtocol) -> None:
+    """Wait (bounded) until every request task of ``protocol`` is done."""
+    async with asyncio.timeout(WAIT):
+        while protocol.tasks:
+            await asyncio.gather(*protocol.tasks, return_exceptions=True)
+
+
+async def hello(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"hello"})
+
+
+@pytest.mark.anyio
+async def test_complete_response_is_written_in_one_transport_write() -> None:
+    protocol, transport = make_protocol(hello)
+    protocol.data_received(GET)
+    await settle(protocol)
+    (write,) = transport.writes
+    assert write.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert write.endswith(b"\r\n\r\nhello")
+    assert not transport.closed
+
+
+@pytest.mark.anyio
+async def test_send_waits_while_the_transport_has_paused_writing() -> None:
+    sent: list[int] = []
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for i in range(3):
+            await send({"type": "http.response.body", "body": b"x", "more_body": True})
+            sent.append(i)
+        await send({"type": "http.response.body", "body": b""})
+
+    protocol, transport = make_protocol(app)
+    protocol.pause_writing()
+    protocol.data_received(GET)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert sent == []
+    assert transport.writes == []
+    protocol.resume_writing()
+    await settle(protocol)
+    assert sent == [0, 1, 2]
+    assert transport.data.endswith(b"0\r\n\r\n")
+
+
+@pytest.mark.anyio
+async def test_reading_pauses_while_unread_body_exceeds_the_buffer_limit() -> None:
+    release = asyncio.Event()
+    received: list[int] = []
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await release.wait()
+        message = await receive()
+        received.append(len(message["body"]))
+        await hello(scope, receive, send)
+
+    protocol, transport = make_protocol(app, limit_buffered_bytes=1000)
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3000\r\n\r\n")
+    protocol.data_received(b"x" * 600)
+    assert not transport.paused_reading
+    protocol.data_received(b"x" * 600)
+    assert transport.paused_reading
+    release.set()
+    async with asyncio.timeout(WAIT):
+        while not received:
+            await asyncio.sleep(0)
+    assert received == [1200]
+    assert not transport.paused_reading
+    protocol.data_received(b"x" * 1800)
+    await settle(protocol)
+    assert transport.data.endswith(b"hello")
+
+
+@pytest.mark.anyio
+async def test_pipelined_bytes_are_buffered_only_up_to_the_limit() -> None:
+    release = asyncio.Event()
+    paths: list[str] = []
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        paths.append(scope["path"])
+        if scope["path"] == "/0":
+            await release.wait()
+        await hello(scope, receive, send)
+
+    protocol, transport = make_protocol(app, limit_buffered_bytes=100)
+    protocol.data_received(b"GET /0 HTTP/1.1\r\nHost: h\r\n\r\n")
+    await asyncio.sleep(0)
+    protocol.data_received(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\n" * 2)
+    assert not transport.paused_reading
+    protocol.data_received(b"GET /2 HTTP/1.1\r\nHost: h\r\n\r\n" * 2)
+    assert transport.paused_reading
+    assert paths == ["/0"]
+    release.set()
+    async with asyncio.timeout(WAIT):
+        while len(paths) < 5 or protocol.tasks:
+            await asyncio.sleep(0)
+    assert paths == ["/0", "/1", "/1", "/2", "/2"]
+    assert not transport.paused_reading
+    assert transport.data.count(b"hello") == 5
+
+
+@pytest.mark.anyio
+async def test_connection_lost_cancels_every_timer() -> None:
+    waiting = asyncio.Event()
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        if scope["path"] == "/wait":
+            waiting.set()
+            await receive()
+        await hello(scope, receive, send)
+
+    protocol, transport = make_protocol(app)
+    head_timer = protocol._head_timer
+    assert head_timer is not None
+    protocol.data_received(GET)
+    await settle(protocol)
+    assert head_timer.cancelled()
+    keep_alive_timer = protocol._keep_alive_timer
+    assert keep_alive_timer is not None
+    protocol.data_received(b"POST /wait HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n")
+    assert keep_alive_timer.cancelled()
+    async with asyncio.timeout(WAIT):
+        await waiting.wait()
+    await asyncio.sleep(0)
+    body_timer = protocol._body_timer
+    assert body_timer is not None
+    protocol.connection_lost(ConnectionResetError())
+    assert body_timer.cancelled()
+    assert protocol._head_timer is None
+    assert protocol._keep_alive_timer is None
+    assert protocol._body_timer is None
+    await settle(protocol)
+
+
+@pytest.mark.anyio
+async def test_connection_lost_gives_the_app_a_disconnect_then_cancels_it() -> None:
+    messages: list[Message] = []
+    cancelled = asyncio.Event()
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        messages.append(await receive())
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    protocol, _ = make_protocol(app)
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n")
+    await asyncio.sleep(0)
+    protocol.connection_lost(None)
+    async with asyncio.timeout(WAIT):
+        await cancelled.wait()
+    assert messages == [{"type": "http.disconnect"}]
+    await settle(protocol)
+
+
+@pytest.mark.anyio
+async def test_protocol_is_registered_in_server_state_while_connected() -> None:
+    protocol, transport = make_protocol(hello)
+    assert protocol in protocol.state.connections
+    assert protocol.idle
+    transport.close()
+    await asyncio.sleep(0)
+    assert protocol not in protocol.state.connections
+
+
+@pytest.mark.anyio
+async def test_each_request_counts_in_total_requests() -> None:
+    protocol, _ = make_protocol(hello)
+    protocol.data_received(GET * 3)
+    async with asyncio.timeout(WAIT):
+        while protocol.state.total_requests < 3 or protocol.tasks:
+            await asyncio.sleep(0)
+    assert protocol.state.total_requests == 3
+
+
+@pytest.mark.anyio
+async def test_eof_keeps_the_transport_open_only_while_a_request_is_in_flight() -> None:
+    release = asyncio.Event()
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await release.wait()
+        await hello(scope, receive, send)
+
+    idle, _ = make_protocol(app)
+    assert idle.eof_received() is False
+    busy, transport = make_protocol(app)
+    busy.data_received(GET)
+    assert busy.eof_received() is True
+    release.set()
+    await settle(busy)
+    assert transport.data.endswith(b"hello")
+    assert transport.closed
+
+
+@pytest.mark.anyio
+async def test_pathsend_without_sendfile_reads_the_file_in_a_thread(tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    data = b"0123456789" * 100_000
+    path.write_bytes(data)
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.pathsend", "path": str(path)})
+
+    protocol, transport = make_protocol(app)
+    protocol.data_received(GET)
+    await settle(protocol)
+    head, _, payload = transport.data.partition(b"\r\n\r\n")
+    assert b"content-length: 1000000" in head
+    assert payload == data
+
+
+@pytest.mark.anyio
+async def test_tls_transport_gives_https_scheme() -> None:
+    transport = FakeTransport()
+    transport.extra["ssl_object"] = object()
+    protocol, _ = make_protocol(echo_app, transport=transport)
+    protocol.data_received(GET)
+    await settle(protocol)
+    assert b'"scheme": "https"' in transport.data
+
+
+@pytest.mark.anyio
+async def test_shutdown_before_a_request_closes_the_idle_connection() -> None:
+    protocol, transport = make_protocol(hello)
+    protocol.shutdown()
+    assert transport.closed
+    await asyncio.sleep(0)
+    assert protocol not in protocol.state.connections
+
+
+@pytest.mark.anyio
+async def test_bytes_after_an_error_are_ignored() -> None:
+    protocol, transport = make_protocol(hello)
+    protocol.data_received(b"GET / HTTP/1.1\r\n\r\n")
+    assert transport.closed
+    protocol.data_received(GET)
+    assert transport.data.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert transport.data.count(b"HTTP/1.1") == 1
+    await asyncio.sleep(0)
