@@ -64,12 +64,14 @@ async def test_send_waits_while_the_transport_has_paused_writing() -> None:
 @pytest.mark.anyio
 async def test_reading_pauses_while_unread_body_exceeds_the_buffer_limit() -> None:
     release = asyncio.Event()
+    got_body = asyncio.Event()
     received: list[int] = []
 
     async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
         await release.wait()
         message = await receive()
         received.append(len(message["body"]))
+        got_body.set()
         await hello(scope, receive, send)
 
     protocol, transport = make_protocol(app, limit_buffered_bytes=1000)
@@ -80,8 +82,7 @@ async def test_reading_pauses_while_unread_body_exceeds_the_buffer_limit() -> No
     assert transport.paused_reading
     release.set()
     async with asyncio.timeout(WAIT):
-        while not received:
-            await asyncio.sleep(0)
+        await got_body.wait()
     assert received == [1200]
     assert not transport.paused_reading
     protocol.data_received(b"x" * 1800)
@@ -92,10 +93,13 @@ async def test_reading_pauses_while_unread_body_exceeds_the_buffer_limit() -> No
 @pytest.mark.anyio
 async def test_pipelined_bytes_are_buffered_only_up_to_the_limit() -> None:
     release = asyncio.Event()
+    all_seen = asyncio.Event()
     paths: list[str] = []
 
     async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
         paths.append(scope["path"])
+        if len(paths) == 5:
+            all_seen.set()
         if scope["path"] == "/0":
             await release.wait()
         await hello(scope, receive, send)
@@ -110,8 +114,8 @@ async def test_pipelined_bytes_are_buffered_only_up_to_the_limit() -> None:
     assert paths == ["/0"]
     release.set()
     async with asyncio.timeout(WAIT):
-        while len(paths) < 5 or protocol.tasks:
-            await asyncio.sleep(0)
+        await all_seen.wait()
+    await settle(protocol)
     assert paths == ["/0", "/1", "/1", "/2", "/2"]
     assert not transport.paused_reading
     assert transport.data.count(b"hello") == 5
@@ -127,7 +131,7 @@ async def test_connection_lost_cancels_every_timer() -> None:
             await receive()
         await hello(scope, receive, send)
 
-    protocol, transport = make_protocol(app)
+    protocol, _ = make_protocol(app)
     head_timer = protocol._head_timer
     assert head_timer is not None
     protocol.data_received(GET)
@@ -185,11 +189,18 @@ async def test_protocol_is_registered_in_server_state_while_connected() -> None:
 
 @pytest.mark.anyio
 async def test_each_request_counts_in_total_requests() -> None:
-    protocol, _ = make_protocol(hello)
-    protocol.data_received(GET * 3)
+    third = asyncio.Event()
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await hello(scope, receive, send)
+        if scope["path"] == "/3":
+            third.set()
+
+    protocol, _ = make_protocol(app)
+    protocol.data_received(b"".join(b"GET /%d HTTP/1.1\r\nHost: h\r\n\r\n" % i for i in (1, 2, 3)))
     async with asyncio.timeout(WAIT):
-        while protocol.state.total_requests < 3 or protocol.tasks:
-            await asyncio.sleep(0)
+        await third.wait()
+    await settle(protocol)
     assert protocol.state.total_requests == 3
 
 
