@@ -77,14 +77,14 @@ async def test_reading_pauses_while_unread_body_exceeds_the_buffer_limit() -> No
     protocol, transport = make_protocol(app, limit_buffered_bytes=1000)
     protocol.data_received(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3000\r\n\r\n")
     protocol.data_received(b"x" * 600)
-    assert not transport.paused_reading
+    assert transport.is_reading()
     protocol.data_received(b"x" * 600)
-    assert transport.paused_reading
+    assert not transport.is_reading()
     release.set()
     async with asyncio.timeout(WAIT):
         await got_body.wait()
     assert received == [1200]
-    assert not transport.paused_reading
+    assert transport.is_reading()
     protocol.data_received(b"x" * 1800)
     await settle(protocol)
     assert transport.data.endswith(b"hello")
@@ -108,16 +108,16 @@ async def test_pipelined_bytes_are_buffered_only_up_to_the_limit() -> None:
     protocol.data_received(b"GET /0 HTTP/1.1\r\nHost: h\r\n\r\n")
     await asyncio.sleep(0)
     protocol.data_received(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\n" * 2)
-    assert not transport.paused_reading
+    assert transport.is_reading()
     protocol.data_received(b"GET /2 HTTP/1.1\r\nHost: h\r\n\r\n" * 2)
-    assert transport.paused_reading
+    assert not transport.is_reading()
     assert paths == ["/0"]
     release.set()
     async with asyncio.timeout(WAIT):
         await all_seen.wait()
     await settle(protocol)
     assert paths == ["/0", "/1", "/1", "/2", "/2"]
-    assert not transport.paused_reading
+    assert transport.is_reading()
     assert transport.data.count(b"hello") == 5
 
 
