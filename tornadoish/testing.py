@@ -1,8 +1,13 @@
-"""Testing helpers: an httpx client for an app with its lifespan run (composition root).
+"""Testing helpers (composition root: sees the framework-agnostic server too).
 
-``app_client(app)`` runs the app's ASGI lifespan startup, yields an
-``httpx.AsyncClient`` talking to the app in-process, and runs shutdown on exit.
-Works on asyncio and trio (anyio primitives only).
+- ``app_client(app)``: an ``httpx.AsyncClient`` talking to any ASGI app in-process,
+  with the app's lifespan run around it (asyncio and trio).
+- ``live_server(app)``: the app on our own server on an ephemeral loopback port, for
+  what only real sockets show (streaming, websockets, timeouts); asyncio only.
+- ``AsyncHTTPTestCase``/``AsyncTestCase``/``gen_test``: Tornado's unittest API,
+  backed by httpx, so Tornado test suites port with small changes.
+- Pytest fixtures: add ``pytest_plugins = ["tornadoish.pytest_plugin"]`` to a
+  ``conftest.py`` and define an ``app`` fixture.
 """
 
 from __future__ import annotations
@@ -14,9 +19,29 @@ from typing import Any
 import anyio
 import httpx
 
+from tornadoish._testcase import (
+    AsyncHTTPClient,
+    AsyncHTTPTestCase,
+    AsyncTestCase,
+    HTTPClientError,
+    HTTPResponse,
+    gen_test,
+)
 from tornadoish.types import ASGIApp, Message
 
-__all__ = ["LifespanError", "app_client", "lifespan"]
+__all__ = [
+    "AsyncHTTPClient",
+    "AsyncHTTPTestCase",
+    "AsyncTestCase",
+    "HTTPClientError",
+    "HTTPResponse",
+    "LifespanError",
+    "LiveServer",
+    "app_client",
+    "gen_test",
+    "lifespan",
+    "live_server",
+]
 
 
 class LifespanError(RuntimeError):
@@ -65,23 +90,32 @@ async def lifespan(app: ASGIApp, wait_seconds: float = 10.0) -> AsyncIterator[di
         if reply["type"] != f"lifespan.{kind}.complete":
             raise LifespanError(f"unexpected lifespan message {reply['type']!r}")
 
+    # Errors are carried out of the task group and raised after it closed, so callers
+    # see the exception itself rather than an ExceptionGroup around it.
+    error: BaseException | None = None
     async with to_app, app_inbox, app_outbox, from_app, anyio.create_task_group() as group:
         group.start_soon(run_app)
+        supported = True
         try:
             await exchange("startup")
         except _Unsupported:
-            yield state
-            group.cancel_scope.cancel()
-            return
-        except BaseException:
-            group.cancel_scope.cancel()
-            raise
-        try:
-            yield state
-        finally:
-            with anyio.CancelScope(shield=True):
-                await exchange("shutdown")
-            group.cancel_scope.cancel()
+            supported = False
+        except Exception as exc:
+            error = exc
+        if error is None:
+            try:
+                yield state
+            except BaseException as exc:
+                error = exc
+            if supported:
+                with anyio.CancelScope(shield=True):
+                    try:
+                        await exchange("shutdown")
+                    except Exception as exc:
+                        error = error or exc
+        group.cancel_scope.cancel()
+    if error is not None:
+        raise error
 
 
 class _Unsupported(Exception):
@@ -99,3 +133,34 @@ async def app_client(
             transport=transport, base_url=base_url, **client_options
         ) as client:
             yield client
+
+
+class LiveServer:
+    """A running server: ``url`` is its base URL (``http://127.0.0.1:PORT``)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.url = f"http://{host}:{port}"
+
+    def ws_url(self, path: str = "/") -> str:
+        """The ``ws://`` URL of ``path`` on this server."""
+        return f"ws://{self.host}:{self.port}{path}"
+
+
+@asynccontextmanager
+async def live_server(app: ASGIApp, **config_options: Any) -> AsyncIterator[LiveServer]:
+    """Serve ``app`` with our own server on 127.0.0.1 and an ephemeral port, lifespan
+    included; ``config_options`` are ``ServerConfig`` fields (short timeouts, limits)."""
+    from tornadoish.server.config import ServerConfig
+    from tornadoish.server.runner import start_server
+
+    options: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "access_log": False}
+    options.update(config_options)
+    server = await start_server(app, ServerConfig(**options))
+    try:
+        port = server.port
+        assert port is not None  # a TCP server always has one
+        yield LiveServer(options["host"], port)
+    finally:
+        await server.close()
