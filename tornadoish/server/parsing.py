@@ -200,9 +200,13 @@ class RequestFramer:
                 stop = end if newline < 0 else newline + 1
                 self._line += data[pos:stop]
                 if newline < 0:
-                    limit = MAX_CHUNK_LINE_BYTES if state == _CHUNK_LINE else self.limit_head_bytes
-                    if len(self._line) > limit:
+                    if state == _CHUNK_LINE and len(self._line) > MAX_CHUNK_LINE_BYTES:
                         error = RequestRejected(400, "Bad Request", "chunk line too long")
+                        break
+                    if state == _TRAILER and self._head_seen + len(self._line) > (
+                        self.limit_head_bytes
+                    ):
+                        error = RequestRejected(431, "Request Header Fields Too Large", "trailers")
                         break
                     pieces.append(data[pos:stop])
                     pos = stop

@@ -1,0 +1,291 @@
+"""Pure server decisions: raw framing, request scopes, response validation, Date cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import h11
+import pytest
+
+from tornadoish.server.parsing import (
+    DateHeader,
+    InvalidResponse,
+    RequestFramer,
+    RequestRejected,
+    build_scope,
+    error_response,
+    forwarded_peer,
+    reason_phrase,
+    validate_response_start,
+)
+from tornadoish.types import Message
+
+
+def framer(**limits: Any) -> RequestFramer:
+    values: dict[str, Any] = {
+        "limit_head_bytes": 4096,
+        "limit_header_count": 20,
+        "limit_uri_bytes": 256,
+        "limit_body_bytes": 1000,
+    }
+    values.update(limits)
+    return RequestFramer(**values)
+
+
+STREAM = (
+    b"\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+    b"POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+    b"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"5;x=y\r\nhello\r\n0\r\nT: 1\r\n\r\n"
+    b"\r\nGET /d HTTP/1.1\r\nHost: h\r\n\r\n"
+)
+# What h11 must see: the stream without the leading empty lines RFC 9112 §2.2 ignores.
+EXPECTED = STREAM[2:].replace(b"T: 1\r\n\r\n\r\nGET /d", b"T: 1\r\n\r\nGET /d")
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 7, 64, len(STREAM)])
+def test_framer_passes_a_pipelined_stream_through_in_any_split(step: int) -> None:
+    scanner = framer()
+    out = b""
+    for i in range(0, len(STREAM), step):
+        accepted, error = scanner.feed(STREAM[i : i + step])
+        assert error is None
+        out += accepted
+    assert out == EXPECTED
+    assert not scanner.head_in_progress
+
+
+def test_framer_ignores_only_one_leading_empty_line() -> None:
+    accepted, error = framer().feed(b"\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert error is None
+    assert accepted.startswith(b"\r\nGET")  # h11 rejects the second one: 400
+
+
+def test_framer_reports_a_head_in_progress_until_it_is_complete() -> None:
+    scanner = framer()
+    states = [scanner.head_in_progress]
+    scanner.feed(b"GET / HT")
+    states.append(scanner.head_in_progress)
+    scanner.feed(b"TP/1.1\r\nHost: h\r\n\r\n")
+    states.append(scanner.head_in_progress)
+    assert states == [False, True, False]
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
+        (b"GET / HTTP/1.10\r\nHost: h\r\n\r\n", 505),
+        (b"GET /" + b"a" * 300 + b" HTTP/1.1\r\n\r\n", 414),
+        (b"GET /" + b"a" * 400, 414),
+        (b"GET / HTTP/1.1\r\n" + b"A: b\r\n" * 21 + b"\r\n", 431),
+        (b"GET / HTTP/1.1\r\nA: " + b"b" * 5000, 431),
+        (b"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked;q=1, gzip\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nContent-Length: 1e3\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nContent-Length: \xd9\xa1\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nContent-Length: 1001\r\n\r\n", 413),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;\ra\r\nabc\r\n", 400),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3x\r\nabc\r\n", 400),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;" + b"e" * 5000, 400),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n", 413),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: " + b"x" * 5000, 431),
+    ],
+    ids=lambda value: repr(value)[:60] if isinstance(value, bytes) else str(value),
+)
+def test_framer_rejects_what_h11_leaves_to_us(raw: bytes, status: int) -> None:
+    accepted, error = framer().feed(raw)
+    assert error is not None
+    assert error.status == status
+    assert len(accepted) < len(raw)
+
+
+def test_framer_hands_over_good_bytes_before_an_error_and_nothing_after() -> None:
+    scanner = framer()
+    good = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+    accepted, error = scanner.feed(good + b"GET / HTTP/3.0\r\n\r\n")
+    assert accepted == good
+    assert error is not None
+    assert error.status == 505
+    assert scanner.feed(good) == (b"", None)
+
+
+def test_framer_without_a_body_limit_accepts_large_lengths() -> None:
+    accepted, error = framer(limit_body_bytes=None).feed(
+        b"POST / HTTP/1.1\r\nContent-Length: 10000000\r\n\r\n"
+    )
+    assert error is None
+    assert accepted.endswith(b"\r\n\r\n")
+
+
+def request(target: bytes, *headers: tuple[bytes, bytes], method: bytes = b"GET") -> h11.Request:
+    return h11.Request(method=method, target=target, headers=[(b"host", b"h"), *headers])
+
+
+def scope_of(event: h11.Request, **kwargs: Any) -> Any:
+    options: dict[str, Any] = {
+        "client": ("10.0.0.1", 1234),
+        "server": ("127.0.0.1", 8000),
+        "scheme": "http",
+        "root_path": "",
+        "state": {},
+    }
+    options.update(kwargs)
+    return build_scope(event, **options)
+
+
+def test_scope_splits_target_and_decodes_the_path() -> None:
+    scope = scope_of(request(b"/caf%C3%A9/a%2Fb?x=%20&y"))
+    assert scope["path"] == "/café/a/b"
+    assert scope["raw_path"] == b"/caf%C3%A9/a%2Fb"
+    assert scope["query_string"] == b"x=%20&y"
+    assert scope["method"] == "GET"
+    assert scope["http_version"] == "1.1"
+    assert scope["headers"] == [(b"host", b"h")]
+
+
+@pytest.mark.parametrize(
+    ("target", "method", "path", "host"),
+    [
+        (b"http://example.com/p?q", b"GET", "/p", b"example.com"),
+        (b"https://example.com:8443", b"GET", "/", b"example.com:8443"),
+        (b"http://example.com?q", b"GET", "/", b"example.com"),
+        (b"example.com:443", b"CONNECT", "example.com:443", b"example.com:443"),
+        (b"*", b"OPTIONS", "*", b"h"),
+    ],
+)
+def test_scope_handles_non_origin_form_targets(
+    target: bytes, method: bytes, path: str, host: bytes
+) -> None:
+    scope = scope_of(request(target, method=method))
+    assert scope["path"] == path
+    assert [v for n, v in scope["headers"] if n == b"host"] == [host]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        request(b"ftp://example.com/"),
+        request(b"http:///nohost"),
+        request(b"http://user@example.com/"),
+        request(b"*"),
+        h11.Request(method=b"GET", target=b"/", headers=[(b"host", b"a b")]),
+        h11.Request(method=b"GET", target=b"/", headers=[(b"host", b"[::1")]),
+    ],
+)
+def test_scope_rejects_bad_targets_and_hosts_with_400(event: h11.Request) -> None:
+    with pytest.raises(RequestRejected) as caught:
+        scope_of(event)
+    assert caught.value.status == 400
+
+
+def test_scope_applies_proxy_headers_only_when_trusted() -> None:
+    event = request(b"/", (b"x-forwarded-for", b"1.2.3.4"), (b"x-forwarded-proto", b"https"))
+    assert scope_of(event)["client"] == ("10.0.0.1", 1234)
+    trusted = scope_of(event, proxy_trusted=True)
+    assert trusted["client"] == ("1.2.3.4", 0)
+    assert trusted["scheme"] == "https"
+
+
+@pytest.mark.parametrize(
+    ("forwarded_for", "forwarded_proto", "client", "scheme"),
+    [
+        (b"1.1.1.1, 2.2.2.2", b"https", ("2.2.2.2", 0), "https"),
+        (b"", b"", ("9.9.9.9", 1), "http"),
+        (None, b"javascript", ("9.9.9.9", 1), "http"),
+        (b" 3.3.3.3 ", b"HTTPS", ("3.3.3.3", 0), "https"),
+    ],
+)
+def test_forwarded_peer_trusts_the_rightmost_hop(
+    forwarded_for: bytes | None,
+    forwarded_proto: bytes | None,
+    client: tuple[str, int],
+    scheme: str,
+) -> None:
+    assert forwarded_peer(("9.9.9.9", 1), "http", forwarded_for, forwarded_proto) == (
+        client,
+        scheme,
+    )
+
+
+def test_response_start_is_cleaned_for_the_wire() -> None:
+    head = validate_response_start(
+        {
+            "type": "http.response.start",
+            "status": 201,
+            "headers": [
+                (b"X-A", b"  padded\t"),
+                (b"Transfer-Encoding", b"chunked"),
+                (b"Content-Length", b"3"),
+                (b"Server", b"s"),
+                (b"Connection", b"Close"),
+            ],
+        }
+    )
+    assert head.status == 201
+    assert head.headers == [
+        (b"x-a", b"padded"),
+        (b"content-length", b"3"),
+        (b"server", b"s"),
+        (b"connection", b"Close"),
+    ]
+    assert head.content_length == 3
+    assert head.has_server
+    assert not head.has_date
+    assert head.close
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"status": 199},
+        {"status": 600},
+        {"status": 200.0},
+        {"status": None},
+        {"status": 200, "headers": [(b"a:b", b"1")]},
+        {"status": 200, "headers": [(b"a", b"1\r")]},
+        {"status": 200, "headers": [(b"a", 1)]},
+        {"status": 200, "headers": [[b"a", b"1", b"2"]]},
+        {"status": 200, "headers": 5},
+        {"status": 200, "headers": [(b"content-length", b"+1")]},
+    ],
+)
+def test_invalid_response_starts_are_refused(message: Message) -> None:
+    with pytest.raises(InvalidResponse):
+        validate_response_start({"type": "http.response.start", **message})
+
+
+def test_date_header_is_computed_once_per_second() -> None:
+    date = DateHeader()
+    first = date.value(784111777.2)
+    assert first == b"Sun, 06 Nov 1994 08:49:37 GMT"
+    assert date.value(784111777.9) is first
+    assert date.value(784111778.0) == b"Sun, 06 Nov 1994 08:49:38 GMT"
+
+
+def test_error_response_is_small_plain_text_that_closes() -> None:
+    raw = error_response(431, date=b"D", server=True)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n") == [
+        b"HTTP/1.1 431 Request Header Fields Too Large",
+        b"content-type: text/plain; charset=utf-8",
+        b"content-length: %d" % len(body),
+        b"connection: close",
+        b"date: D",
+        b"server: tornadoish",
+    ]
+    assert body == b"431 Request Header Fields Too Large\n"
+
+
+def test_error_response_to_head_has_no_body() -> None:
+    raw = error_response(500, date=None, server=False, head_only=True)
+    assert raw.endswith(b"connection: close\r\n\r\n")
+
+
+def test_reason_phrase_is_empty_for_unregistered_codes() -> None:
+    assert reason_phrase(404) == b"Not Found"
+    assert reason_phrase(599) == b""
