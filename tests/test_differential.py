@@ -77,6 +77,13 @@ def output_rules(web: Web) -> Rules:
             self.set_status(int(code))
             self.write(f"status {code}")
 
+    class Reason(web.RequestHandler):
+        def get(self, code: str) -> None:
+            reason = self.get_argument("reason", None, strip=False)
+            self.set_status(int(code), reason)
+            # ASGI cannot carry a reason phrase: compare what the handler holds.
+            self.write(self._reason)
+
     class HeaderOps(web.RequestHandler):
         def get(self) -> None:
             self.set_header("X-Set", "one")
@@ -130,6 +137,7 @@ def output_rules(web: Web) -> Rules:
         ("/dict-then-type", DictThenContentType),
         ("/empty", Empty),
         (r"/status/(\d+)", Status),
+        (r"/reason/(\d+)", Reason),
         ("/headers", HeaderOps),
         ("/no-content-type", NoContentType),
         ("/204", NoContent),
@@ -153,6 +161,14 @@ def output_rules(web: Web) -> Rules:
         "/status/299",  # no standard phrase
         "/status/404",  # an error status set by hand: no error page
         "/status/599",
+        "/reason/200",
+        "/reason/299",  # unknown code: "Unknown"
+        "/reason/200?reason=Fine%20Indeed",
+        "/reason/299?reason=Custom",
+        "/reason/200?reason=",
+        "/reason/200?reason=%3Cb%3E",  # markup is refused
+        "/reason/200?reason=a%0D%0Ab",  # CR/LF is refused
+        "/reason/200?reason=tab%09and%C3%A9",
         "/headers",
         "/no-content-type",
         "/204",  # no body, no Content-Type, no Content-Length
@@ -391,6 +407,13 @@ def exception_rules(web: Web) -> Rules:
         def get(self) -> None:
             self.set_header("X-Bad", "a\r\nInjected: 1")
 
+    class OnFinishRaises(web.RequestHandler):
+        def get(self) -> None:
+            self.write("sent before on_finish")
+
+        def on_finish(self) -> None:
+            raise OSError("boom in on_finish")
+
     class ErrorAfterFlush(web.RequestHandler):
         async def get(self) -> None:
             self.write("streamed ")
@@ -407,6 +430,7 @@ def exception_rules(web: Web) -> Rules:
         ("/body-on-204", BodyOn204),
         ("/unsafe-header", UnsafeHeader),
         ("/error-after-flush", ErrorAfterFlush),
+        ("/on-finish-raises", OnFinishRaises),
     ]
 
 
@@ -423,6 +447,7 @@ def exception_rules(web: Web) -> Rules:
         ("/body-on-204", "RuntimeError"),
         ("/unsafe-header", "ValueError"),
         ("/error-after-flush", "ValueError"),
+        ("/on-finish-raises", "boom in on_finish"),
     ],
 )
 async def test_uncaught_exceptions_match(
@@ -782,6 +807,75 @@ async def test_reverse_url_of_an_unknown_name_is_a_500_on_both(
     assert_error_logged(caplog, "KeyError", "no-such-name")
 
 
+# -- the request as handlers see it -------------------------------------------------------
+
+
+def request_rules(web: Web) -> Rules:
+    class Describe(web.RequestHandler):
+        def get(self, *args: str) -> None:
+            request = self.request
+            self.write(
+                {
+                    "method": request.method,
+                    "uri": request.uri,
+                    "path": request.path,
+                    "query": request.query,
+                    "version": request.version,
+                    "host": request.host,
+                    "host_name": request.host_name,
+                    "protocol": request.protocol,
+                    "remote_ip": request.remote_ip,
+                    "full_url": request.full_url(),
+                    "body": request.body.decode("latin-1"),
+                    "headers": {
+                        name: request.headers.get_list(name)
+                        for name in ("Host", "X-Multi", "x-lower", "Content-Type", "Cookie")
+                    },
+                    "query_arguments": {
+                        name: [v.decode("latin-1") for v in values]
+                        for name, values in request.query_arguments.items()
+                    },
+                    "arguments": sorted(request.arguments),
+                    "status": self.get_status(),
+                }
+            )
+
+        post = put = delete = patch = get
+
+    return [(r"/describe(/.*)?", Describe)]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "method", "headers"),
+    [
+        ("/describe", "GET", {}),
+        ("/describe/a%20b/c?x=1&y=%2B&x=2", "GET", {}),
+        ("/describe?q=%E2%82%AC&empty=&flag", "GET", {}),
+        ("/describe", "GET", {"Host": "Mixed.Case.Example:9000"}),
+        ("/describe", "GET", {"Host": "[::1]:8080"}),
+        ("/describe", "GET", {"Host": "no-port.example"}),
+        ("/describe", "POST", {"X-Multi": "one", "x-lower": "two", "Content-Type": "text/x"}),
+        ("/describe", "PUT", {"Cookie": "a=1"}),
+    ],
+)
+async def test_request_attributes_match(path: str, method: str, headers: dict[str, str]) -> None:
+    async with differential(request_rules) as pair:
+        await pair.same(path, method, headers=headers, content=b"body \xe9")
+
+
+@pytest.mark.anyio
+@pytest.mark.xfail(
+    strict=True,
+    reason="Tornado decodes query argument NAMES as latin-1 (its parse_qs_bytes), so "
+    "'?%C3%A9=1' is named 'Ã©' and get_argument('é') misses it; tornadoish decodes "
+    "names as UTF-8. Matching would copy a Tornado wart: needs a decision.",
+)
+async def test_non_ascii_query_argument_names_match() -> None:
+    async with differential(request_rules) as pair:
+        await pair.same("/describe?%C3%A9=1")
+
+
 # -- arguments ---------------------------------------------------------------------------
 
 
@@ -1008,13 +1102,15 @@ async def test_setting_cookies_matches(kind: str) -> None:
     async with differential(cookie_rules) as pair:
         # Expiry dates computed from the clock may be a second apart: normalised.
         response = await pair.same(
-            f"/write/{kind}", headers={"Cookie": "c1=1; c2=2"}, normalize_expires=True
+            f"/write/{kind}",
+            headers={"Cookie": "c1=1; c2=2"},
+            normalize_expires=kind in ("days", "clear", "clear-all"),
         )
     if kind == "all":
         assert response.header("Set-Cookie") == (
             "all=v; Domain=example.com; expires=Wed, 02 Jan 2030 03:04:05 GMT; "
             "HttpOnly; Max-Age=3600; Path=/sub; SameSite=Lax; Secure"
-        ) or "Max-Age=3600" in (response.header("Set-Cookie") or "")
+        )
 
 
 @pytest.mark.anyio
@@ -1111,6 +1207,10 @@ def method_rules(web: Web) -> Rules:
             self.set_header("X-Head", "own head()")
             self.set_header("Content-Length", "8")
 
+    class HeadWritesBody(web.RequestHandler):
+        def head(self) -> None:
+            self.write("a body HEAD must not send")
+
     class WithOptions(web.RequestHandler):
         def options(self) -> None:
             self.set_header("Allow", "GET, OPTIONS")
@@ -1140,6 +1240,7 @@ def method_rules(web: Web) -> Rules:
 
     return [
         ("/with-head", WithHead),
+        ("/head-writes-body", HeadWritesBody),
         ("/with-options", WithOptions),
         ("/custom-verb", CustomVerb),
         ("/get-only", GetOnly),
@@ -1154,6 +1255,7 @@ def method_rules(web: Web) -> Rules:
     [
         ("/with-head", "HEAD"),
         ("/with-head", "GET"),
+        ("/head-writes-body", "HEAD"),
         ("/with-options", "OPTIONS"),
         ("/custom-verb", "PROPFIND"),
         ("/echo", "POST"),
@@ -1176,6 +1278,9 @@ async def test_methods_match(path: str, method: str) -> None:
         ("/get-only", "OPTIONS", "GET, HEAD"),
         ("/with-options", "GET", "OPTIONS"),
         ("/custom-verb", "GET", "PROPFIND"),
+        # A method outside SUPPORTED_METHODS: 405 as well.
+        ("/restricted", "PUT", "GET"),
+        ("/get-only", "PROPFIND", "GET, HEAD"),
     ],
 )
 async def test_405_deliberately_carries_allow_on_tornadoish_only(
@@ -1188,14 +1293,6 @@ async def test_405_deliberately_carries_allow_on_tornadoish_only(
     assert exchange.tornado.header("Allow") is None
     assert exchange.tornadoish.header("Allow") == allow
     assert_same(exchange, ignore=["Allow"])
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize(("path", "method"), [("/restricted", "PUT"), ("/get-only", "PROPFIND")])
-async def test_method_outside_supported_methods_is_405_on_both(path: str, method: str) -> None:
-    async with differential(method_rules) as pair:
-        response = await pair.same(path, method)
-    assert response.status == 405
 
 
 @pytest.mark.anyio
