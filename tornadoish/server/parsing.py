@@ -1,9 +1,9 @@
-"""Pure HTTP/1.1 decisions for the server: framing checks, scopes, response heads (layer: server).
+"""Pure HTTP/1.1 decisions for the server: scopes, response heads, errors (layer: server).
 
 Nothing here touches a socket, a transport or asyncio: values in, values out. The
-connection protocol (``protocol.py``) feeds raw bytes to :class:`RequestFramer` before
-h11 sees them, turns each ``h11.Request`` into a scope with :func:`build_scope`, and
-checks every ``http.response.start`` with :func:`validate_response_start`.
+connection protocol (``protocol.py``) turns each ``h11.Request`` into a scope with
+:func:`build_scope` and checks every ``http.response.start`` with
+:func:`validate_response_start`; raw framing lives in ``framing.py``.
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ import h11
 from tornadoish.types import HTTPScope, Message
 
 __all__ = [
-    "MAX_CHUNK_LINE_BYTES",
     "DateHeader",
     "InvalidResponse",
-    "RequestFramer",
     "RequestRejected",
     "ResponseHead",
     "build_scope",
@@ -34,21 +32,8 @@ __all__ = [
     "validate_response_start",
 ]
 
-# A chunk-size line is a hex number and optional extensions nobody uses. 4 KiB is far
-# more than any real client sends and keeps a stream of junk from growing a buffer.
-MAX_CHUNK_LINE_BYTES: Final = 4096
-# Method, two spaces, "HTTP/1.1" and CRLF around the request-target: the slack allowed on
-# top of the URI limit before an unfinished request line is declared too long.
-_REQUEST_LINE_SLACK: Final = 64
 # RFC 9110 §5.6.2 token.
 _TOKEN_RE: Final = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
-# RFC 9112 §2.3 HTTP-version, with any number of digits so that "HTTP/10.0" gets 505.
-_VERSION_RE: Final = re.compile(rb"HTTP/[0-9]+\.[0-9]+")
-# RFC 9112 §7.1: chunk-size [ chunk-ext ] with no CR or LF inside the extensions
-# (a bare CR there is read as a line end by some proxies: a smuggling vector).
-_CHUNK_LINE_RE: Final = re.compile(rb"([0-9A-Fa-f]{1,16})(;[^\r\n]*)?[ \t]*\r\n")
-# End of a head, as h11 finds it (LF or CRLF line ends).
-_HEAD_END_RE: Final = re.compile(rb"\n\r?\n")
 # RFC 9110 §7.2 Host = uri-host [ ":" port ]; reg-name, IPv4 or a bracketed IPv6 literal.
 _HOST_RE: Final = re.compile(
     rb"(?:[-A-Za-z0-9._~!$&'()*+,;=%]*|\[[0-9A-Fa-f:.]+\]|\[v[0-9A-Fa-f]+\.[-A-Za-z0-9._~!$&'()*+,;=:]+\])"
@@ -81,297 +66,6 @@ class RequestRejected(Exception):
 
 class InvalidResponse(RuntimeError):
     """The app sent a response the server refuses to put on the wire (our 500, its bug)."""
-
-
-# ---------------------------------------------------------------------------
-# Raw framing, ahead of h11
-# ---------------------------------------------------------------------------
-
-_HEAD: Final = 0
-_BODY_LENGTH: Final = 1
-_CHUNK_LINE: Final = 2
-_CHUNK_DATA: Final = 3
-_CHUNK_CRLF: Final = 4
-_TRAILER: Final = 5
-_STOPPED: Final = 6
-
-
-class RequestFramer:
-    """Follows request boundaries over the raw byte stream, ahead of h11.
-
-    h11 parses; this class only enforces what h11 leaves to us, and must see every byte
-    first: hard limits on head size, header count and URI length, RFC 9112 framing rules
-    (Transfer-Encoding + Content-Length, final coding chunked, no CR in chunk extensions),
-    505 for non-1.x versions, the body size limit, and the one leading CRLF that RFC 9112
-    §2.2 says to ignore (h11 would reject it).
-
-    :meth:`feed` returns the bytes to hand to h11 and, once a request breaks a rule, the
-    :class:`RequestRejected` that applies after those bytes. After that the framer stops:
-    later bytes are dropped, since the connection will be closed.
-    """
-
-    __slots__ = (
-        "_head",
-        "_head_seen",
-        "_held_cr",
-        "_line",
-        "_remaining",
-        "_state",
-        "body_bytes",
-        "limit_body_bytes",
-        "limit_head_bytes",
-        "limit_header_count",
-        "limit_uri_bytes",
-    )
-
-    def __init__(
-        self,
-        *,
-        limit_head_bytes: int,
-        limit_header_count: int,
-        limit_uri_bytes: int,
-        limit_body_bytes: int | None,
-    ) -> None:
-        self.limit_head_bytes = limit_head_bytes
-        self.limit_header_count = limit_header_count
-        self.limit_uri_bytes = limit_uri_bytes
-        self.limit_body_bytes = limit_body_bytes
-        self._state = _HEAD
-        self._head = bytearray()
-        # Bytes of the current head seen so far, the skipped CRLF included.
-        self._head_seen = 0
-        self._held_cr = False
-        self._line = bytearray()
-        self._remaining = 0
-        # Decoded body bytes of the current request (for the body limit).
-        self.body_bytes = 0
-
-    @property
-    def head_in_progress(self) -> bool:
-        """True when part, not all, of a request head has arrived."""
-        return self._state == _HEAD and self._head_seen > 0
-
-    def feed(self, data: bytes) -> tuple[bytes, RequestRejected | None]:
-        """Scan ``data``; return the bytes h11 may see and the error that follows them."""
-        state = self._state
-        if state == _STOPPED:
-            return b"", None
-        if self._held_cr:
-            self._held_cr = False
-            data = data[1:] if data[:1] == b"\n" else b"\r" + data
-        pieces: list[bytes] = []
-        pos = 0
-        end = len(data)
-        error: RequestRejected | None = None
-        while pos < end:
-            if state == _HEAD:
-                if self._head_seen == 0:
-                    # RFC 9112 §2.2: ignore one empty line before the request line.
-                    if data.startswith(b"\r\n", pos):
-                        pos += 2
-                        self._head_seen = 2
-                        continue
-                    if end - pos == 1 and data[pos] == 0x0D:
-                        self._held_cr = True
-                        self._head_seen = 1
-                        pos = end
-                        break
-                taken, error = self._scan_head(data, pos)
-                if error is not None:
-                    break
-                pieces.append(data[pos : pos + taken])
-                pos += taken
-            elif state in (_BODY_LENGTH, _CHUNK_DATA, _CHUNK_CRLF):
-                take = min(self._remaining, end - pos)
-                pieces.append(data[pos : pos + take])
-                pos += take
-                self._remaining -= take
-                if self._remaining == 0:
-                    if state == _BODY_LENGTH:
-                        self._end_message()
-                    elif state == _CHUNK_DATA:
-                        # The CRLF after chunk data: h11 checks its exact bytes.
-                        self._state = _CHUNK_CRLF
-                        self._remaining = 2
-                    else:
-                        self._state = _CHUNK_LINE
-            else:  # a chunk-size line or a trailer line
-                newline = data.find(b"\n", pos)
-                stop = end if newline < 0 else newline + 1
-                self._line += data[pos:stop]
-                if newline < 0:
-                    if state == _CHUNK_LINE and len(self._line) > MAX_CHUNK_LINE_BYTES:
-                        error = RequestRejected(400, "Bad Request", "chunk line too long")
-                        break
-                    if state == _TRAILER and self._head_seen + len(self._line) > (
-                        self.limit_head_bytes
-                    ):
-                        error = RequestRejected(431, "Request Header Fields Too Large", "trailers")
-                        break
-                    pieces.append(data[pos:stop])
-                    pos = stop
-                else:
-                    error = self._line_done()
-                    if error is not None:
-                        break
-                    pieces.append(data[pos:stop])
-                    pos = stop
-            state = self._state
-        if error is not None:
-            self._state = _STOPPED
-        if not pieces:
-            return b"", error
-        return (pieces[0] if len(pieces) == 1 else b"".join(pieces)), error
-
-    def _end_message(self) -> None:
-        self._state = _HEAD
-        self._head_seen = 0
-        self.body_bytes = 0
-
-    def _scan_head(self, data: bytes, pos: int) -> tuple[int, RequestRejected | None]:
-        """Consume head bytes from ``data[pos:]``; return how many, or the error."""
-        head = self._head
-        if not head:
-            match = _HEAD_END_RE.search(data, pos)
-            if match is not None:
-                taken = match.end() - pos
-                self._head_seen += taken
-                return taken, self._head_done(data[pos : match.end()])
-            search_from = 0
-        else:
-            search_from = max(0, len(head) - 2)
-        head += data[pos:]
-        match = _HEAD_END_RE.search(head, search_from)
-        if match is None:
-            taken = len(data) - pos
-            self._head_seen += taken
-            if self._head_seen > self.limit_head_bytes:
-                return taken, RequestRejected(431, "Request Header Fields Too Large")
-            if len(head) > self.limit_uri_bytes + _REQUEST_LINE_SLACK and b"\n" not in head:
-                return taken, RequestRejected(414, "URI Too Long")
-            return taken, None
-        complete = bytes(head[: match.end()])
-        taken = match.end() - (len(head) - (len(data) - pos))
-        head.clear()
-        self._head_seen += taken
-        return taken, self._head_done(complete)
-
-    def _head_done(self, head: bytes) -> RequestRejected | None:
-        """Check a complete head and choose the body framing for what follows."""
-        if self._head_seen > self.limit_head_bytes:
-            return RequestRejected(431, "Request Header Fields Too Large")
-        lines = head.split(b"\n")
-        del lines[-2:]
-        parts = lines[0].rstrip(b"\r").split(b" ")
-        http_10 = False
-        if len(parts) == 3:
-            target, version = parts[1], parts[2]
-            if len(target) > self.limit_uri_bytes:
-                return RequestRejected(414, "URI Too Long")
-            if version != b"HTTP/1.1":
-                if _VERSION_RE.fullmatch(version) and not (
-                    len(version) == 8 and version.startswith(b"HTTP/1.")
-                ):
-                    return RequestRejected(505, "HTTP Version Not Supported")
-                http_10 = version == b"HTTP/1.0"
-        if len(lines) - 1 > self.limit_header_count:
-            return RequestRejected(431, "Request Header Fields Too Large", "too many headers")
-        codings: list[bytes] | None = None
-        lengths: list[bytes] | None = None
-        for line in lines[1:]:
-            first = line[:1]
-            if first in (b" ", b"\t"):
-                # RFC 9112 §5.2: obs-fold may be rejected; folded framing headers are a
-                # smuggling favourite, so reject all of it.
-                return RequestRejected(400, "Bad Request", "obsolete line folding")
-            if first in (b"t", b"T"):
-                name, _, value = line.partition(b":")
-                if name.lower() == b"transfer-encoding":
-                    codings = codings or []
-                    codings.extend(value.split(b","))
-            elif first in (b"c", b"C"):
-                name, _, value = line.partition(b":")
-                if name.lower() == b"content-length":
-                    lengths = lengths or []
-                    lengths.extend(value.split(b","))
-        if codings is not None:
-            return self._chunked_framing(codings, lengths is not None, http_10)
-        if lengths is not None:
-            return self._length_framing(lengths)
-        self._end_message()
-        return None
-
-    def _chunked_framing(
-        self, raw_codings: list[bytes], has_length: bool, http_10: bool
-    ) -> RequestRejected | None:
-        if has_length:
-            # RFC 9112 §6.1: Transfer-Encoding with Content-Length is a smuggling
-            # signature; answer 400, then close.
-            return RequestRejected(400, "Bad Request", "Transfer-Encoding with Content-Length")
-        if http_10:
-            # RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
-            return RequestRejected(400, "Bad Request", "Transfer-Encoding in HTTP/1.0")
-        codings = [c.partition(b";")[0].strip(b" \t\r").lower() for c in raw_codings]
-        codings = [c for c in codings if c]
-        if not codings or codings[-1] != b"chunked" or b"chunked" in codings[:-1]:
-            # RFC 9112 §6.3: unless chunked is the final coding (and applied once), the
-            # body length cannot be determined: 400 and close.
-            return RequestRejected(400, "Bad Request", "final transfer coding is not chunked")
-        if len(codings) > 1:
-            # RFC 9112 §6.1: a transfer coding we do not implement.
-            return RequestRejected(501, "Not Implemented", "unsupported transfer coding")
-        self._state = _CHUNK_LINE
-        self._line.clear()
-        self.body_bytes = 0
-        return None
-
-    def _length_framing(self, raw_lengths: list[bytes]) -> RequestRejected | None:
-        values = {v.strip(b" \t\r") for v in raw_lengths}
-        if len(values) != 1:
-            return RequestRejected(400, "Bad Request", "conflicting Content-Length")
-        value = values.pop()
-        if not value.isdigit() or not value.isascii():
-            return RequestRejected(400, "Bad Request", "invalid Content-Length")
-        limit = self.limit_body_bytes
-        if len(value) > _CONTENT_LENGTH_MAX_DIGITS:
-            if limit is None:
-                return RequestRejected(400, "Bad Request", "invalid Content-Length")
-            return RequestRejected(413, "Content Too Large")
-        length = int(value)
-        if limit is not None and length > limit:
-            return RequestRejected(413, "Content Too Large")
-        if length == 0:
-            self._end_message()
-        else:
-            self._state = _BODY_LENGTH
-            self._remaining = length
-        return None
-
-    def _line_done(self) -> RequestRejected | None:
-        line = bytes(self._line)
-        self._line.clear()
-        if self._state == _TRAILER:
-            self._head_seen += len(line)
-            if self._head_seen > self.limit_head_bytes:
-                return RequestRejected(431, "Request Header Fields Too Large", "trailers")
-            if line in (b"\r\n", b"\n"):
-                self._end_message()
-            return None
-        match = _CHUNK_LINE_RE.fullmatch(line)
-        if match is None:
-            return RequestRejected(400, "Bad Request", f"invalid chunk line {line[:40]!r}")
-        size = int(match[1], 16)
-        self.body_bytes += size
-        limit = self.limit_body_bytes
-        if limit is not None and self.body_bytes > limit:
-            return RequestRejected(413, "Content Too Large")
-        if size == 0:
-            self._state = _TRAILER
-            self._head_seen = 0
-        else:
-            self._state = _CHUNK_DATA
-            self._remaining = size
-        return None
 
 
 # ---------------------------------------------------------------------------
@@ -534,7 +228,11 @@ def validate_response_start(message: Message) -> ResponseHead:
         if lname == b"transfer-encoding":
             continue
         if lname == b"content-length":
-            if not value.isdigit() or not value.isascii() or len(value) > 20:
+            if (
+                not value.isdigit()
+                or not value.isascii()
+                or len(value) > _CONTENT_LENGTH_MAX_DIGITS
+            ):
                 raise InvalidResponse(f"invalid response Content-Length {value!r}")
             if content_length is not None and content_length != int(value):
                 raise InvalidResponse("conflicting response Content-Length headers")

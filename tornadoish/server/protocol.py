@@ -2,7 +2,7 @@
 
 One :class:`HTTPProtocol` per connection and one ``h11.Connection`` reused across
 keep-alive requests (``start_next_cycle``). Raw bytes pass through a
-:class:`~tornadoish.server.parsing.RequestFramer` before h11 sees them, for the limits
+:class:`~tornadoish.server.framing.RequestFramer` before h11 sees them, for the limits
 and framing rules h11 leaves to us. Each request runs as one task around a
 :class:`~tornadoish.server.cycle.RequestCycle`.
 
@@ -28,9 +28,9 @@ import h11
 
 from tornadoish.server.config import ServerConfig
 from tornadoish.server.cycle import RequestCycle
+from tornadoish.server.framing import RequestFramer
 from tornadoish.server.parsing import (
     DateHeader,
-    RequestFramer,
     RequestRejected,
     build_scope,
     error_response,
