@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import importlib.machinery
 import os
 import signal
+import socket
 import sys
-from collections.abc import Iterator
+import threading
+import types
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
 
 from tests.server.apps import PROCESS_WAIT, ServerProcess
 from tornadoish.server.config import ServerConfig
-from tornadoish.server.workers import Supervisor, _bind_for_workers, reuse_port_available
+from tornadoish.server.reload import reload_available, run_with_reload
+from tornadoish.server.workers import (
+    Supervisor,
+    WorkerCommand,
+    _bind_for_workers,
+    reuse_port_available,
+    run_workers,
+)
 
 
 @pytest.fixture
@@ -105,3 +118,164 @@ def test_a_worker_that_fails_to_start_stops_the_supervisor(
     assert server.wait() == 3
     assert "application startup failed: no database" in server.output
     assert "Traceback" not in server.output
+
+
+# -- the supervisor in-process, with a tiny stand-in worker ------------------------------
+
+# Serves its inherited listening socket by writing its pid to each connection, and
+# exits 0 on SIGTERM: a worker whose state a test reads through the socket alone.
+PID_WORKER = """
+import os, signal, socket, sys
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+listener = socket.socket(fileno=int(sys.argv[1]))
+listener.setblocking(True)
+while True:
+    connection, _ = listener.accept()
+    connection.sendall(b"%d" % os.getpid())
+    connection.close()
+"""
+
+
+def pid_worker(fd: int) -> list[str]:
+    return [sys.executable, "-c", PID_WORKER, str(fd)]
+
+
+def worker_pid(port: int) -> int:
+    """The pid of the stand-in worker that answers the next connection on ``port``."""
+    while True:
+        with socket.create_connection(("127.0.0.1", port), timeout=PROCESS_WAIT) as sock:
+            answer = sock.recv(64)
+        if answer:
+            return int(answer)
+        # Accepted by a worker that was told to exit before it could answer: ask again.
+
+
+class InProcessSupervisor:
+    """A Supervisor on a loop in a thread, serving a listener the test made."""
+
+    def __init__(self, *, count: int = 1, command: WorkerCommand = pid_worker) -> None:
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.port = listener.getsockname()[1]
+        self.supervisor = Supervisor(command, ServerConfig(fd=listener.detach()), count=count)
+        self.loop = asyncio.new_event_loop()
+        self.result: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.result.set_result(self.loop.run_until_complete(self.supervisor.run()))
+        except BaseException as exc:
+            self.result.set_exception(exc)
+        finally:
+            self.loop.close()
+
+    def pid(self) -> int:
+        """The pid of the worker that answers the next connection (waits for one)."""
+        return worker_pid(self.port)
+
+    def call(self, method: Callable[[], None]) -> None:
+        self.loop.call_soon_threadsafe(method)
+
+    def finish(self) -> int:
+        return self.result.result(PROCESS_WAIT)
+
+
+def test_restart_all_replaces_the_workers_and_stop_ends_them() -> None:
+    running = InProcessSupervisor()
+    first = running.pid()
+    running.call(running.supervisor.restart_all)
+    while (second := running.pid()) == first:
+        pass  # connections queued before the restart may still reach the old worker
+    running.call(running.supervisor.stop)
+    assert running.finish() == 0
+    assert second != first
+
+
+def test_an_unexpected_exit_is_restarted_after_a_backoff(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    running = InProcessSupervisor()
+    first = running.pid()
+    os.kill(first, signal.SIGKILL)
+    assert running.pid() != first
+    assert f"worker {first} exited unexpectedly (code -9); starting another" in caplog.messages
+    running.call(running.supervisor.stop)
+    assert running.finish() == 0
+
+
+def test_stop_during_the_restart_backoff_ends_at_once() -> None:
+    running = InProcessSupervisor()
+    first = running.pid()
+    os.kill(first, signal.SIGKILL)
+
+    def stop_soon() -> None:
+        running.loop.call_later(0.01, running.supervisor.stop)
+
+    running.call(stop_soon)
+    assert running.finish() == 1  # the killed worker's exit code was not 0
+
+
+def test_stop_before_run_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="not running"):
+        Supervisor(pid_worker, ServerConfig(), count=1).stop()
+
+
+def test_run_workers_reports_a_bind_failure_as_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert run_workers(pid_worker, ServerConfig(port=port, workers=2)) == 3
+    assert caplog.messages[-1].startswith(f"could not bind to http://127.0.0.1:{port}")
+    caplog.clear()
+
+
+# -- the reloader: a supervisor of one worker, restarted on changes ----------------------
+
+
+def test_reload_restarts_the_worker_when_python_files_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first_served = threading.Event()
+    fake = types.ModuleType("watchfiles")
+    fake.__spec__ = importlib.machinery.ModuleSpec("watchfiles", None)
+
+    async def awatch(
+        *paths: str, watch_filter: object, stop_event: asyncio.Event
+    ) -> AsyncIterator[set[tuple[int, str]]]:
+        assert paths == (os.getcwd(),)
+        await asyncio.to_thread(first_served.wait, PROCESS_WAIT)
+        yield {(2, os.path.join(paths[0], "app.py"))}
+        await stop_event.wait()
+
+    fake.awatch = awatch  # type: ignore[attr-defined]  # a module built at runtime
+    fake.PythonFilter = object  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "watchfiles", fake)
+    assert reload_available()
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    config = ServerConfig(fd=listener.detach())
+    pids: list[int] = []
+
+    def client() -> None:
+        pids.append(worker_pid(port))
+        first_served.set()
+        while (latest := worker_pid(port)) == pids[0]:
+            pass
+        pids.append(latest)
+        os.kill(os.getpid(), signal.SIGTERM)  # the reloader's signal handler stops it
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    assert run_with_reload(pid_worker, config) == 0
+    thread.join(PROCESS_WAIT)
+    assert len(pids) == 2
+
+
+def test_reload_without_watchfiles_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "watchfiles", None)
+    assert not reload_available()
+    with pytest.raises(RuntimeError, match="needs watchfiles"):
+        run_with_reload(pid_worker, ServerConfig())

@@ -132,15 +132,18 @@ class Supervisor:
         return EXIT_OK if all(code == 0 for code in codes) else EXIT_ERROR
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Ask every worker to shut down gracefully (or, the second time, at once)."""
-        assert self._stopping is not None
+        """Ask every worker to shut down gracefully (or, the second time, at once).
+        Call it on the supervisor's event loop."""
+        if self._stopping is None:
+            raise RuntimeError("the supervisor is not running")
         self._stopping.set()
         for worker in self._workers:
             if worker.process is not None and worker.process.returncode is None:
                 worker.process.send_signal(sig)
 
     def restart_all(self) -> None:
-        """Replace every worker by a fresh process (the reloader calls this)."""
+        """Replace every worker by a fresh process (the reloader calls this). Call it
+        on the supervisor's event loop."""
         for worker in self._workers:
             if worker.process is not None and worker.process.returncode is None:
                 worker.restarting = True
