@@ -11,6 +11,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -482,3 +483,118 @@ async def test_listen_inside_a_loop_logs_a_failed_startup(caplog: pytest.LogCapt
     await asyncio.wait_for(running.wait_closed(), WAIT)
     assert "the server could not start: application startup failed: no database" in caplog.text
     caplog.clear()
+
+
+# -- edges -------------------------------------------------------------------------------
+
+
+def test_a_failed_lifespan_shutdown_makes_run_exit_1(caplog: pytest.LogCaptureFixture) -> None:
+    async def bad_shutdown(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        if scope["type"] != "lifespan":
+            return
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.failed", "message": "cache not flushed"})
+
+    handler = _OnLog("Serving on", lambda: os.kill(os.getpid(), signal.SIGTERM))
+    error_log = logging.getLogger("tornadoish.server.error")
+    error_log.addHandler(handler)
+    try:
+        assert run(bad_shutdown, ServerConfig(port=0)) == 1
+    finally:
+        error_log.removeHandler(handler)
+    assert caplog.messages[-1] == "application shutdown failed: cache not flushed"
+    caplog.clear()
+
+
+def test_a_signal_during_startup_cancels_it(caplog: pytest.LogCaptureFixture) -> None:
+    cancelled = []
+
+    async def slow_start(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await receive()
+        os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    assert run(slow_start, ServerConfig(port=0)) == 1
+    assert cancelled == [True]
+    assert "Startup interrupted by SIGTERM" in caplog.messages
+
+
+def test_serve_outside_the_main_thread_installs_no_signal_handlers() -> None:
+    before = signal.getsignal(signal.SIGINT)
+
+    def in_thread() -> None:
+        asyncio.run(serve(app, ServerConfig(port=0), ready=lambda server: server.stop()))
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    thread.join(WAIT)
+    assert not thread.is_alive()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.anyio
+async def test_closing_while_listen_is_still_starting_cancels_the_startup() -> None:
+    started = asyncio.Event()
+
+    async def never_ready(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await receive()
+        started.set()
+        await asyncio.Event().wait()
+
+    running = listen(never_ready, ServerConfig(port=0))
+    assert len(running.sockets) == 1
+    await asyncio.wait_for(started.wait(), WAIT)
+    await asyncio.wait_for(running.close(), WAIT)
+    assert running.sockets[0].fileno() == -1  # closed
+
+
+@pytest.mark.anyio
+async def test_a_connection_accepted_during_shutdown_is_closed_at_once(server: Server) -> None:
+    server.state.shutting_down = True  # as if accepted just before the listener closed
+    async with connect(server) as (reader, _):
+        assert await read_eof(reader) == b""
+
+
+def test_force_close_before_start_only_marks_the_server() -> None:
+    server = Server(app, ServerConfig(), [])
+    server.force_close()
+    assert server.forced
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (ServerConfig(uds="/nonexistent-dir/app.sock"), "could not bind to unix:/nonexistent-dir"),
+        (ServerConfig(host="203.0.113.1", port=0), "could not bind to http://203.0.113.1:0: "),
+    ],
+)
+def test_bind_failures_name_the_address(config: ServerConfig, message: str) -> None:
+    with pytest.raises(OSError, match=message):
+        bind_sockets(config)
+
+
+def test_a_datagram_fd_is_refused() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        with pytest.raises(OSError, match="not a stream socket"):
+            bind_sockets(ServerConfig(fd=udp.fileno()))
+        assert udp.fileno() != -1  # still the caller's
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6")
+def test_ipv6_addresses_are_bracketed_in_urls() -> None:
+    try:
+        sockets = bind_sockets(ServerConfig(host="::1", port=0))
+    except OSError:  # pragma: no cover - IPv6 disabled on this host
+        pytest.skip("::1 cannot be bound here")
+    server = Server(app, ServerConfig(host="::1"), sockets)
+    try:
+        assert server.urls == [f"http://[::1]:{server.port}"]
+    finally:
+        for sock in sockets:
+            sock.close()
