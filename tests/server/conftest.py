@@ -281,6 +281,9 @@ class FakeTransport(asyncio.Transport):
         self.pause_calls = 0
         self.extra: dict[str, Any] = {"peername": peer, "sockname": sock}
         self.protocol: asyncio.Protocol | None = None
+        # Whether the transport can shut down its sending side (TCP yes, TLS no).
+        self.half_close = False
+        self.eof_written = False
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self.extra.get(name, default)
@@ -297,6 +300,13 @@ class FakeTransport(asyncio.Transport):
 
     def abort(self) -> None:
         self.close()
+
+    def can_write_eof(self) -> bool:
+        return self.half_close
+
+    def write_eof(self) -> None:
+        assert self.half_close
+        self.eof_written = True
 
     def is_closing(self) -> bool:
         return self.closed

@@ -269,3 +269,24 @@ async def test_bytes_after_an_error_are_ignored() -> None:
     assert transport.data.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert transport.data.count(b"HTTP/1.1") == 1
     await asyncio.sleep(0)
+
+
+@pytest.mark.anyio
+async def test_error_response_lingers_discarding_input_until_the_client_closes() -> None:
+    transport = FakeTransport()
+    transport.half_close = True
+    protocol, _ = make_protocol(hello, transport=transport)
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 999999999999\r\n\r\n")
+    assert transport.data.startswith(b"HTTP/1.1 413 ")
+    assert transport.eof_written
+    assert not transport.is_closing()
+    assert transport.is_reading()
+    protocol.data_received(b"x" * 100_000)
+    assert transport.data.count(b"HTTP/1.1") == 1
+    linger_timer = protocol._linger_timer
+    assert linger_timer is not None
+    assert protocol.eof_received() is False
+    assert transport.is_closing()
+    assert linger_timer.cancelled()
+    await asyncio.sleep(0)
+    assert protocol not in protocol.state.connections

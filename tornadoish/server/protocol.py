@@ -46,6 +46,11 @@ error_log: Final = logging.getLogger("tornadoish.server.error")
 _DATE: Final = DateHeader()
 # States in which h11 would reject further bytes from the client: parse nothing more.
 _NOTHING_MORE: Final = (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
+# After an error response (or an early one) the client may still be sending. Closing a
+# socket with unread bytes makes the kernel send a reset, which can destroy the response
+# before the client reads it; so we half-close, discard what arrives for at most this
+# long, then close (a "lingering close").
+_LINGER_SECONDS: Final = 1.0
 
 
 class HTTPProtocol(asyncio.Protocol):
@@ -76,6 +81,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._writable_waiters: list[asyncio.Future[None]] = []
         self._connected = False
         self._closing = False
+        self._closed = False
         self._shutdown = False
         self._eof = False
         self._reading_paused = False
@@ -88,6 +94,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._keep_alive_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        self._linger_timer: asyncio.TimerHandle | None = None
         self.client: tuple[str, int] | None = None
         self.server: tuple[str, int | None] | None = None
         self.scheme = "http"
@@ -138,7 +145,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._closing or self.conn.their_state in _NOTHING_MORE:
-            return
+            return  # lingering, closing, or after a "Connection: close" request
         if self._keep_alive_timer is not None:
             # First byte of a new request head: the absolute head deadline starts now.
             self._keep_alive_timer.cancel()
@@ -159,6 +166,7 @@ class HTTPProtocol(asyncio.Protocol):
     def eof_received(self) -> bool:
         self._eof = True
         if self._closing:
+            self._close()
             return False
         if self.conn.their_state not in _NOTHING_MORE:
             self.conn.receive_data(b"")
@@ -168,7 +176,7 @@ class HTTPProtocol(asyncio.Protocol):
         return self.cycle is not None and not self._closing
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closing = True
+        self._closing = self._closed = True
         self._connected = False
         self.state.connections.discard(self)
         self._cancel_timers()
@@ -225,13 +233,16 @@ class HTTPProtocol(asyncio.Protocol):
             or self._shutdown
             or self.state.shutting_down
         ):
-            self._close()
+            if conn.their_state is h11.SEND_BODY:
+                self._linger()
+            else:
+                self._close()
         elif conn.their_state is h11.SEND_BODY:
             # Early response: discard the rest of the body, up to limit_drain_bytes.
             self._drained = cycle.buffered
             cycle.discard_body()
             if self._drained > self.config.limit_drain_bytes:
-                self._close()
+                self._linger()
             else:
                 self._process()
         else:
@@ -294,7 +305,7 @@ class HTTPProtocol(asyncio.Protocol):
                 if cycle.response_complete:
                     self._drained += len(data)
                     if self._drained > self.config.limit_drain_bytes:
-                        self._close()
+                        self._linger()
                         return
                 else:
                     cycle.feed_body(data)
@@ -393,7 +404,7 @@ class HTTPProtocol(asyncio.Protocol):
             if cycle.wrote:
                 self._close()
                 return
-        self._send_error(error.status)
+        self._send_error(error.status, head_only=cycle is not None and cycle.method == b"HEAD")
 
     def _send_error(self, status: int, *, head_only: bool = False) -> None:
         if self.cycle is not None:
@@ -403,12 +414,28 @@ class HTTPProtocol(asyncio.Protocol):
         self.transport.write(
             error_response(status, date=date, server=self.config.server_header, head_only=head_only)
         )
-        self._close()
+        self._linger()
 
-    def _close(self) -> None:
+    def _linger(self) -> None:
+        """Half-close, discard input for a moment, then close (see _LINGER_SECONDS)."""
         if self._closing:
             return
+        transport = self.transport
+        if not transport.can_write_eof():
+            self._close()  # TLS: no half-close
+            return
         self._closing = True
+        self._cancel_timers()
+        transport.write_eof()
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+        self._linger_timer = self.loop.call_later(_LINGER_SECONDS, self._close)
+
+    def _close(self) -> None:
+        if self._closed:
+            return
+        self._closing = self._closed = True
         self._cancel_timers()
         self.transport.close()
 
@@ -453,6 +480,9 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _cancel_timers(self) -> None:
         self._cancel_idle_timers()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
