@@ -107,6 +107,36 @@ async def test_app_that_fails_before_writing_gets_a_500(
 
 
 @pytest.mark.anyio
+async def test_app_that_swallows_its_invalid_response_error_still_gets_a_500(
+    serve: ServeFn, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        try:
+            await send(start(42))
+        except RuntimeError:
+            pass
+
+    server = await serve(app)
+    reply, closed = await server.exchange(GET)
+    assert reply.status == 500
+    assert closed
+    expect_error_log(caplog, "without completing")
+
+
+@pytest.mark.anyio
+async def test_refused_body_is_answered_even_while_the_client_still_sends_it(
+    serve: ServeFn,
+) -> None:
+    server = await serve(replying(start(), body(b"never")), limit_body_bytes=1000)
+    client = await server.connect()
+    client.send(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4000000\r\n\r\n")
+    client.send(b"x" * 4_000_000)
+    reply = await client.reply()
+    assert reply.status == 413
+    assert await client.closed()
+
+
+@pytest.mark.anyio
 async def test_exception_before_start_gets_500_and_is_logged_with_traceback(
     serve: ServeFn, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -174,7 +174,7 @@ class RequestCycle:
             if not self.response_complete:
                 self.owner.response_failed(self)
         else:
-            if not self.response_complete and not self.disconnected and not self.failed:
+            if not self.response_complete and not self.disconnected:
                 error_log.error(
                     "ASGI app returned without completing the response to %s",
                     self._request_line(),
