@@ -10,6 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
+# Our public pytest plugin, enabled the way a user enables it; its fixtures need an
+# `app` fixture, defined where they are used (tests/plugin/).
+pytest_plugins = ["tornadoish.pytest_plugin"]
+
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:

@@ -109,14 +109,24 @@ def test_repr_names_the_main_fields() -> None:
     )
 
 
-def test_connection_attribute_explains_itself() -> None:
-    with pytest.raises(AttributeError, match="the ASGI server owns the connection"):
-        _ = make_request().connection
+def test_connection_offers_only_per_request_body_limits() -> None:
+    connection = make_request().connection
+    connection.set_max_body_size(10)
+    connection.set_body_timeout(2.5)
+    assert (connection.max_body_size, connection.body_timeout) == (10, 2.5)
+    with pytest.raises(ValueError, match="must not be negative"):
+        connection.set_max_body_size(-1)
+    with pytest.raises(TypeError, match="must be an int"):
+        connection.set_max_body_size("10")  # type: ignore[arg-type]  # the mistake tested
+    with pytest.raises(ValueError, match="positive number"):
+        connection.set_body_timeout(0)
+    with pytest.raises(AttributeError):
+        _ = connection.detach  # type: ignore[attr-defined]  # the ASGI server owns it
 
 
 def test_unknown_attribute_raises_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_field"):
-        _ = make_request().no_such_field
+        _ = make_request().no_such_field  # type: ignore[attr-defined]  # the mistake tested
 
 
 # -- arguments ----------------------------------------------------------------------------

@@ -1,12 +1,10 @@
-"""Uses the public pytest plugin exactly as a user would."""
+"""The ``app`` fixture the public pytest plugin (enabled in tests/conftest.py) needs."""
 
 from __future__ import annotations
 
 import pytest
 
 from tornadoish.web import Application, RequestHandler
-
-pytest_plugins = ["tornadoish.pytest_plugin"]
 
 
 class PingHandler(RequestHandler):
