@@ -54,6 +54,7 @@ class NameHandler(RequestHandler):
         ({"static_url_prefix": 1}, TypeError, "'static_url_prefix' must be a str"),
         ({"default_handler_class": "x.Handler"}, TypeError, "'default_handler_class' must be"),
         ({"default_handler_class": int}, TypeError, "'default_handler_class' must be a Request"),
+        ({"static_handler_class": dict}, TypeError, "'static_handler_class' must be a RequestH"),
         ({"default_handler_args": [("a", 1)]}, TypeError, "'default_handler_args' must be a dict"),
         ({"static_handler_args": None}, TypeError, "'static_handler_args' must be a dict"),
         ({"log_function": "print"}, TypeError, "'log_function' must be a callable"),

@@ -54,9 +54,11 @@ class Application:
         validate_settings(settings)
         if settings.get("debug"):
             settings.setdefault("serve_traceback", True)
-        default_class = settings.get("default_handler_class")
-        if default_class is not None and not issubclass(default_class, RequestHandler):
-            raise TypeError("setting 'default_handler_class' must be a RequestHandler subclass")
+        # settings.py (pure) can only check for a class; the handler base lives here.
+        for key in ("default_handler_class", "static_handler_class"):
+            handler_class = settings.get(key)
+            if handler_class is not None and not issubclass(handler_class, RequestHandler):
+                raise TypeError(f"setting {key!r} must be a RequestHandler subclass")
         self.settings: dict[str, Any] = settings
         self._proxies = TrustedProxies(settings.get("trusted_proxies", ()))
         self.default_host = default_host
