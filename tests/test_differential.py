@@ -1330,3 +1330,93 @@ async def test_too_large_body_is_deliberately_413_on_tornadoish_and_400_on_torna
     assert exchange.tornado.status == 400
     assert exchange.tornadoish.status == 413
     assert small.body == b"x" * 10
+
+
+# -- gzip --------------------------------------------------------------------------------
+
+_LONG_TEXT = "compressible text, " * 100
+
+
+def gzip_rules(web: Web) -> Rules:
+    class Payload(web.RequestHandler):
+        def get(self, kind: str) -> None:
+            if kind == "short":
+                self.write("short")
+            elif kind == "json":
+                self.write({"text": _LONG_TEXT})
+            elif kind == "png":
+                self.set_header("Content-Type", "image/png")
+                self.write(_LONG_TEXT)
+            elif kind == "svg":
+                self.set_header("Content-Type", "image/svg+xml; charset=UTF-8")
+                self.write(_LONG_TEXT)
+            elif kind == "encoded":
+                self.set_header("Content-Encoding", "identity")
+                self.write(_LONG_TEXT)
+            elif kind == "no-content":
+                self.set_status(204)
+            else:
+                self.write(_LONG_TEXT)
+
+    class Streamed(web.RequestHandler):
+        async def get(self) -> None:
+            self.write("tiny ")
+            await self.flush()
+            self.write(_LONG_TEXT)
+
+    return [(r"/gzip/([\w-]+)", Payload), ("/gzip-streamed", Streamed)]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/gzip/text",
+        "/gzip/short",  # under 1 KiB: not compressed
+        "/gzip/json",
+        "/gzip/png",  # not a compressible type
+        "/gzip/svg",
+        "/gzip/encoded",  # already has a Content-Encoding
+        "/gzip/no-content",
+        "/gzip-streamed",  # compressed whatever the size of the first chunk
+    ],
+)
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "gzip",
+        "identity",
+        "br, gzip",
+        "x-gzip",
+    ],
+)
+async def test_gzip_matches(path: str, accept: str) -> None:
+    async with differential(gzip_rules, compress_response=True) as pair:
+        exchange = await pair.fetch(path, headers={"Accept-Encoding": accept})
+    # httpx decodes the body; the compressed size (Content-Length) depends on the
+    # encoder's gzip header. The ETag of a compressed response is deliberately weak on
+    # tornadoish (DESIGN.md §3), strong and identical to the plain one on Tornado.
+    response = assert_same(exchange, ignore=["Content-Length", "Etag"])
+    tornado_etag = exchange.tornado.header("Etag")
+    if response.header("Content-Encoding") == "gzip" and tornado_etag is not None:
+        assert exchange.tornadoish.header("Etag") == "W/" + tornado_etag
+    else:
+        assert exchange.tornadoish.header("Etag") == tornado_etag
+        assert exchange.tornadoish.header("Content-Length") == exchange.tornado.header(
+            "Content-Length"
+        )
+
+
+# Not listed in DESIGN.md §3, so reported rather than fixed: which side is right is a
+# decision (ours follows RFC 9110, Tornado is the compatibility oracle).
+@pytest.mark.anyio
+@pytest.mark.xfail(
+    strict=True,
+    reason="Tornado compresses when 'gzip' is a substring of Accept-Encoding (so it "
+    "ignores '*', compresses for 'gzip;q=0' and not for 'GZIP'); tornadoish parses "
+    "codings and q-values per RFC 9110 §12.5.3. Undocumented: list it or match Tornado.",
+)
+@pytest.mark.parametrize("accept", ["*", "gzip;q=0", "GZIP"])
+async def test_gzip_accept_encoding_parsing_matches(accept: str) -> None:
+    async with differential(gzip_rules, compress_response=True) as pair:
+        await pair.same("/gzip/text", headers={"Accept-Encoding": accept}, ignore=["Etag"])
