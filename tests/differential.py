@@ -200,6 +200,9 @@ class Pair:
         answers = []
         for client in self._clients:
             response = await client.request(method, url, headers=merged, **kwargs)
+            # Each client would keep the cookies its framework set and send them next
+            # time: the two would no longer get the same request.
+            client.cookies.clear()
             answers.append(Response.from_httpx(response))
         return Exchange(*answers)
 

@@ -9,9 +9,9 @@ ASGI has no reason phrase, so a custom ``reason`` is compared where it shows: in
 default error page.
 """
 
-# Handlers subclass ``web.RequestHandler`` where ``web`` is either framework's module, a
-# base mypy can only see as Any.
-# mypy: allow-subclassing-any
+# Handlers subclass ``web.RequestHandler`` (and use ``web.authenticated``...) where
+# ``web`` is either framework's module, which mypy can only see as Any.
+# mypy: allow-subclassing-any, allow-untyped-decorators
 
 from __future__ import annotations
 
@@ -1420,3 +1420,150 @@ async def test_gzip_matches(path: str, accept: str) -> None:
 async def test_gzip_accept_encoding_parsing_matches(accept: str) -> None:
     async with differential(gzip_rules, compress_response=True) as pair:
         await pair.same("/gzip/text", headers={"Accept-Encoding": accept}, ignore=["Etag"])
+
+
+# -- signed cookies, XSRF, @authenticated, slashes ------------------------------------------
+
+_SECRETS: dict[str, Any] = {
+    "single": {"cookie_secret": "a secret long enough to sign with"},
+    "rotated": {"cookie_secret": {1: "old secret", 2: "new secret"}, "key_version": 2},
+}
+
+
+def auth_rules(web: Web) -> Rules:
+    class Sign(web.RequestHandler):
+        def get(self) -> None:
+            version = int(self.get_argument("version", "2"))
+            self.set_signed_cookie("s", self.get_argument("value"), version=version)
+
+    class ReadSigned(web.RequestHandler):
+        def get(self) -> None:
+            value = self.get_signed_cookie(self.get_argument("name", "s"))
+            self.write({"value": None if value is None else value.decode("utf-8")})
+
+    class Form(web.RequestHandler):
+        def get(self) -> None:
+            self.write(self.xsrf_token)
+
+        def post(self) -> None:
+            self.write("accepted")
+
+    class Private(web.RequestHandler):
+        def get_current_user(self) -> str | None:
+            user: str | None = self.get_cookie("user")
+            return user
+
+        @web.authenticated
+        def get(self) -> None:
+            self.write(f"hello {self.current_user}")
+
+        @web.authenticated
+        def post(self) -> None:
+            self.write("posted")
+
+    class Slashes(web.RequestHandler):
+        @web.addslash
+        def get(self) -> None:
+            self.write("with slash")
+
+    class NoSlash(web.RequestHandler):
+        @web.removeslash
+        def get(self) -> None:
+            self.write("without slash")
+
+    return [
+        ("/sign", Sign),
+        ("/read-signed", ReadSigned),
+        ("/form", Form),
+        ("/private", Private),
+        ("/dir/?", Slashes),
+        ("/file/?", NoSlash),
+        ("/", NoSlash),
+    ]
+
+
+def _cookie_value(set_cookie: str | None) -> str:
+    assert set_cookie is not None
+    return set_cookie.split(";", 1)[0].split("=", 1)[1]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("secret", "version"),
+    [("single", 1), ("single", 2), ("rotated", 2)],  # v1 has no key versions
+)
+async def test_signed_cookies_made_by_either_framework_read_the_same_on_both(
+    secret: str, version: int
+) -> None:
+    async with differential(auth_rules, **_SECRETS[secret]) as pair:
+        signed = await pair.fetch(f"/sign?value=caf%C3%A9+%3B%22x&version={version}")
+        for maker in (signed.tornado, signed.tornadoish):
+            cookie = _cookie_value(maker.header("Set-Cookie"))
+            response = await pair.same("/read-signed", headers={"Cookie": f"s={cookie}"})
+            assert response.body == b'{"value": "caf\\u00e9 ;\\"x"}'
+            # Signed for another name, or tampered with: rejected on both.
+            await pair.same("/read-signed?name=t", headers={"Cookie": f"t={cookie}"})
+            tampered = cookie[:-1] + ("0" if cookie[-1] != "0" else "1")
+            response = await pair.same("/read-signed", headers={"Cookie": f"s={tampered}"})
+            assert response.body == b'{"value": null}'
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({}, b""),  # no token at all
+        ({"Cookie": "_xsrf={token}"}, b""),  # a cookie but no argument
+        ({"Cookie": "_xsrf={token}"}, b"_xsrf={token}"),
+        ({"Cookie": "_xsrf={token}", "X-Xsrftoken": "{token}"}, b""),
+        ({"Cookie": "_xsrf={token}", "X-Csrftoken": "{token}"}, b""),
+        ({"Cookie": "_xsrf={token}"}, b"_xsrf=2|00000000|00000000000000000000000000000000|1"),
+        ({"Cookie": "_xsrf={token}"}, b"_xsrf=garbage"),
+        ({}, b"_xsrf={token}"),  # an argument but no cookie
+    ],
+)
+async def test_xsrf_checks_match(
+    headers: dict[str, str], body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with differential(auth_rules, xsrf_cookies=True, cookie_secret="s") as pair:
+        made = await pair.fetch("/form")
+        # A token from either framework passes the other's check.
+        for token in (made.tornado.body.decode(), made.tornadoish.body.decode()):
+            await pair.same(
+                "/form",
+                "POST",
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    **{name: value.format(token=token) for name, value in headers.items()},
+                },
+                content=body.replace(b"{token}", token.encode()),
+            )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("login_url", "path", "method", "headers"),
+    [
+        ("/login", "/private", "GET", {}),
+        ("/login", "/private?x=1&y=%C3%A9", "GET", {}),
+        ("/login?from=app", "/private", "GET", {}),
+        ("https://login.example/in", "/private?x=1", "GET", {}),
+        ("/login", "/private", "POST", {}),  # no redirect for POST: 403
+        ("/login", "/private", "GET", {"Cookie": "user=ann"}),
+        ("/login", "/private", "POST", {"Cookie": "user=ann"}),
+    ],
+)
+async def test_authenticated_matches(
+    login_url: str, path: str, method: str, headers: dict[str, str]
+) -> None:
+    async with differential(auth_rules, login_url=login_url) as pair:
+        await pair.same(path, method, headers=headers)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "path", ["/dir", "/dir/", "/dir?a=1", "/file", "/file/", "/file/?a=1", "/", "//evil.example/"]
+)
+async def test_addslash_and_removeslash_match(path: str) -> None:
+    async with differential(auth_rules) as pair:
+        await pair.same(path)
