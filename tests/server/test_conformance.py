@@ -208,9 +208,7 @@ async def test_bad_requests_get_an_error_status_and_close(
             False,
             id="upgrade-served-as-http",
         ),
-        pytest.param(
-            b"GET / HTTP/1.1\nHost: h\n\n", "/", "", "h", False, id="bare-lf-line-ends"
-        ),
+        pytest.param(b"GET / HTTP/1.1\nHost: h\n\n", "/", "", "h", False, id="bare-lf-line-ends"),
     ],
 )
 @pytest.mark.anyio
@@ -264,10 +262,7 @@ async def test_request_bodies_reach_the_app(raw: bytes, body: str, serve: ServeF
 async def test_chunked_body_split_byte_by_byte_is_reassembled(serve: ServeFn) -> None:
     server = await serve(echo_app)
     client = await server.connect()
-    raw = (
-        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-        b"5\r\nhello\r\n0\r\n\r\n"
-    )
+    raw = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
     for i in range(len(raw)):
         client.send(raw[i : i + 1])
         await client.writer.drain()

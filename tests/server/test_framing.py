@@ -6,7 +6,12 @@ from typing import Any
 
 import pytest
 
-from tornadoish.server.framing import RequestFramer
+from tornadoish.server.framing import (
+    HTTP10_KEEP_ALIVE,
+    HTTP10_KEEP_ALIVE_NO_HOST,
+    PLAIN_HEAD,
+    RequestFramer,
+)
 
 
 def framer(**limits: Any) -> RequestFramer:
@@ -45,8 +50,45 @@ def test_framer_passes_a_pipelined_stream_through_in_any_split(step: int) -> Non
 
 def test_framer_ignores_only_one_leading_empty_line() -> None:
     accepted, error = framer().feed(b"\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n")
-    assert error is None
-    assert accepted.startswith(b"\r\nGET")  # h11 rejects the second one: 400
+    assert accepted == b""
+    assert error is not None
+    assert error.status == 400
+
+
+def test_framer_hands_over_a_head_only_once_it_is_complete() -> None:
+    scanner = framer()
+    assert scanner.feed(b"GET / HTTP/1.1\r\nHo") == (b"", None)
+    assert scanner.feed(b"st: h\r\n\r\n") == (b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", None)
+    assert list(scanner.head_kinds) == [PLAIN_HEAD]
+
+
+@pytest.mark.parametrize(
+    ("raw", "handed", "kind"),
+    [
+        (
+            b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+            b"GET / HTTP/1.1\r\nConnection: Keep-Alive\r\nHost: \r\n\r\n",
+            HTTP10_KEEP_ALIVE_NO_HOST,
+        ),
+        (
+            b"GET / HTTP/1.0\nHost: h\nConnection: keep-alive\n\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\n\r\n",
+            HTTP10_KEEP_ALIVE,
+        ),
+        (
+            b"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n",
+            b"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n",
+            PLAIN_HEAD,
+        ),
+        (b"GET / HTTP/1.0\r\n\r\n", b"GET / HTTP/1.0\r\n\r\n", PLAIN_HEAD),
+    ],
+)
+def test_framer_shows_h11_an_http10_keep_alive_head_as_http11(
+    raw: bytes, handed: bytes, kind: int
+) -> None:
+    scanner = framer()
+    assert scanner.feed(raw) == (handed, None)
+    assert list(scanner.head_kinds) == [kind]
 
 
 def test_framer_reports_a_head_in_progress_until_it_is_complete() -> None:

@@ -103,6 +103,7 @@ class RequestCycle:
         method: bytes,
         keep_alive: bool,
         expects_body: bool,
+        http10: bool = False,
     ) -> None:
         self.owner = owner
         self.scope = scope
@@ -110,6 +111,9 @@ class RequestCycle:
         self.method = method
         # False when the server wants this response to carry ``Connection: close``.
         self.keep_alive = keep_alive
+        # An HTTP/1.0 request that asked for keep-alive (h11 saw it as HTTP/1.1).
+        self.http10 = http10
+        self._raw = False
         # Request side.
         self._body: list[bytes] = []
         self.buffered = 0
@@ -194,7 +198,11 @@ class RequestCycle:
         if self._first_receive:
             self._first_receive = False
             conn = self.owner.conn
-            if conn.they_are_waiting_for_100_continue and not self.response_started:
+            if (
+                conn.they_are_waiting_for_100_continue
+                and not self.response_started
+                and not self.http10  # RFC 9110 §10.1.1: never 100 to an HTTP/1.0 client
+            ):
                 # Sent lazily, on the first receive(): an app that answers without
                 # reading never makes the client send its body (RFC 9110 §10.1.1).
                 self.owner.transport.write(
@@ -273,6 +281,16 @@ class RequestCycle:
 
     async def _send_body(self, body: bytes, more: bool) -> None:
         await self._writable()
+        if not self.wrote and self.http10 and more and not self._drop_body:
+            assert self._head is not None
+            # A body of unknown length for an HTTP/1.0 client: h11 (which took the
+            # request for HTTP/1.1) would chunk it, so it is written close-delimited.
+            self._raw = self._head.content_length is None
+        if self._raw:
+            self._write([self._raw_head(), body] if not self.wrote else [body] if body else [])
+            if not more:
+                self._complete()
+            return
         conn = self.owner.conn
         out: list[Any] = []
         try:
@@ -368,8 +386,8 @@ class RequestCycle:
             transport.write(chunk)
             left -= len(chunk)
 
-    def _head_pieces(self, known_length: int | None) -> list[Any]:
-        """The response head as h11 frames it, with our Content-Length, Server and Date."""
+    def _final_headers(self, known_length: int | None) -> list[tuple[bytes, bytes]]:
+        """The app's headers plus our Content-Length, Server, Date and Connection."""
         head = self._head
         assert head is not None
         headers = head.headers
@@ -388,12 +406,29 @@ class RequestCycle:
         if self.owner.conn.they_are_waiting_for_100_continue:
             # The client holds its body back; the connection cannot be reused reliably.
             self.keep_alive = False
-        if not self.keep_alive and not head.close:
-            headers.append((b"connection", b"close"))
+        if not head.close:
+            if not self.keep_alive:
+                headers.append((b"connection", b"close"))
+            elif self.http10:
+                # RFC 9112 §9.3 / Appendix C.2.2: an HTTP/1.0 client keeps the connection
+                # only when told so.
+                headers.append((b"connection", b"keep-alive"))
+        return headers
+
+    def _head_pieces(self, known_length: int | None) -> list[Any]:
+        """The response head as h11 frames it."""
+        headers = self._final_headers(known_length)
         response = h11.Response(
             status_code=self.status, headers=headers, reason=reason_phrase(self.status)
         )
         return self.owner.conn.send_with_data_passthrough(response) or []
+
+    def _raw_head(self) -> bytes:
+        """The head of a close-delimited response, written without h11 (see _send_body)."""
+        self.keep_alive = False
+        lines = [b"HTTP/1.1 %d %s" % (self.status, reason_phrase(self.status))]
+        lines.extend(name + b": " + value for name, value in self._final_headers(None))
+        return b"\r\n".join([*lines, b"", b""])
 
     def log_access(self, status: int) -> None:
         """One access log line for this request, as its response goes on the wire."""

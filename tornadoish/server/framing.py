@@ -7,11 +7,26 @@ leaves to us. No asyncio, no sockets: bytes in, bytes and verdicts out.
 from __future__ import annotations
 
 import re
+from collections import deque
 from typing import Final
 
 from tornadoish.server.parsing import RequestRejected
 
-__all__ = ["MAX_CHUNK_LINE_BYTES", "RequestFramer"]
+__all__ = [
+    "HTTP10_KEEP_ALIVE",
+    "HTTP10_KEEP_ALIVE_NO_HOST",
+    "MAX_CHUNK_LINE_BYTES",
+    "PLAIN_HEAD",
+    "RequestFramer",
+]
+
+# Kinds of completed heads, in RequestFramer.head_kinds (one entry per head, in order).
+# h11 never keeps an HTTP/1.0 connection alive, so an HTTP/1.0 head asking for
+# keep-alive is handed to h11 as HTTP/1.1 (with an empty Host line when it had none);
+# the protocol restores the truth in the scope and frames the response for HTTP/1.0.
+PLAIN_HEAD: Final = 0
+HTTP10_KEEP_ALIVE: Final = 1
+HTTP10_KEEP_ALIVE_NO_HOST: Final = 2
 
 # A chunk-size line is a hex number and optional extensions nobody uses. 4 KiB is far
 # more than any real client sends and keeps a stream of junk from growing a buffer.
@@ -27,6 +42,11 @@ _CHUNK_LINE_RE: Final = re.compile(rb"([0-9A-Fa-f]{1,16})(;[^\r\n]*)?[ \t]*\r\n"
 # End of a head, as h11 finds it (LF or CRLF line ends).
 _HEAD_END_RE: Final = re.compile(rb"\n\r?\n")
 _CONTENT_LENGTH_MAX_DIGITS: Final = 20
+# RFC 9110 §5.6.2 tchar: a request line starts with a method, which is a token; any
+# other first byte (a TLS ClientHello, binary junk) is refused without waiting for more.
+_TCHAR: Final = frozenset(
+    b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
 
 _HEAD: Final = 0
 _BODY_LENGTH: Final = 1
@@ -48,7 +68,8 @@ class RequestFramer:
 
     :meth:`feed` returns the bytes to hand to h11 and, once a request breaks a rule, the
     :class:`RequestRejected` that applies after those bytes. After that the framer stops:
-    later bytes are dropped, since the connection will be closed.
+    later bytes are dropped, since the connection will be closed. Heads are handed over
+    only once complete (h11 never buffers a partial head); bodies stream through.
     """
 
     __slots__ = (
@@ -59,6 +80,7 @@ class RequestFramer:
         "_remaining",
         "_state",
         "body_bytes",
+        "head_kinds",
         "limit_body_bytes",
         "limit_head_bytes",
         "limit_header_count",
@@ -86,6 +108,8 @@ class RequestFramer:
         self._remaining = 0
         # Decoded body bytes of the current request (for the body limit).
         self.body_bytes = 0
+        # One PLAIN_HEAD / HTTP10_KEEP_ALIVE* entry per head handed over, oldest first.
+        self.head_kinds: deque[int] = deque()
 
     @property
     def head_in_progress(self) -> bool:
@@ -117,10 +141,11 @@ class RequestFramer:
                         self._head_seen = 1
                         pos = end
                         break
-                taken, error = self._scan_head(data, pos)
+                taken, head, error = self._scan_head(data, pos)
                 if error is not None:
                     break
-                pieces.append(data[pos : pos + taken])
+                if head is not None:
+                    pieces.append(head)
                 pos += taken
             elif state in (_BODY_LENGTH, _CHUNK_DATA, _CHUNK_CRLF):
                 take = min(self._remaining, end - pos)
@@ -169,38 +194,43 @@ class RequestFramer:
         self._head_seen = 0
         self.body_bytes = 0
 
-    def _scan_head(self, data: bytes, pos: int) -> tuple[int, RequestRejected | None]:
-        """Consume head bytes from ``data[pos:]``; return how many, or the error."""
+    def _scan_head(self, data: bytes, pos: int) -> tuple[int, bytes | None, RequestRejected | None]:
+        """Consume head bytes from ``data[pos:]``: how many, the complete head if any
+        (as h11 must see it), or the error."""
         head = self._head
         if not head:
+            if data[pos] not in _TCHAR:
+                return 0, None, RequestRejected(400, "Bad Request", "invalid request line")
             match = _HEAD_END_RE.search(data, pos)
             if match is not None:
                 taken = match.end() - pos
                 self._head_seen += taken
-                return taken, self._head_done(data[pos : match.end()])
+                return (taken, *self._head_done(data[pos : match.end()]))
             search_from = 0
         else:
             search_from = max(0, len(head) - 2)
+        already = len(head)
         head += data[pos:]
         match = _HEAD_END_RE.search(head, search_from)
         if match is None:
             taken = len(data) - pos
             self._head_seen += taken
             if self._head_seen > self.limit_head_bytes:
-                return taken, RequestRejected(431, "Request Header Fields Too Large")
+                return taken, None, RequestRejected(431, "Request Header Fields Too Large")
             if len(head) > self.limit_uri_bytes + _REQUEST_LINE_SLACK and b"\n" not in head:
-                return taken, RequestRejected(414, "URI Too Long")
-            return taken, None
+                return taken, None, RequestRejected(414, "URI Too Long")
+            return taken, None, None
         complete = bytes(head[: match.end()])
-        taken = match.end() - (len(head) - (len(data) - pos))
+        taken = match.end() - already
         head.clear()
         self._head_seen += taken
-        return taken, self._head_done(complete)
+        return (taken, *self._head_done(complete))
 
-    def _head_done(self, head: bytes) -> RequestRejected | None:
-        """Check a complete head and choose the body framing for what follows."""
+    def _head_done(self, head: bytes) -> tuple[bytes | None, RequestRejected | None]:
+        """Check a complete head, choose the body framing for what follows, and return
+        the head as h11 must see it (or the error)."""
         if self._head_seen > self.limit_head_bytes:
-            return RequestRejected(431, "Request Header Fields Too Large")
+            return None, RequestRejected(431, "Request Header Fields Too Large")
         lines = head.split(b"\n")
         del lines[-2:]
         parts = lines[0].rstrip(b"\r").split(b" ")
@@ -208,23 +238,24 @@ class RequestFramer:
         if len(parts) == 3:
             target, version = parts[1], parts[2]
             if len(target) > self.limit_uri_bytes:
-                return RequestRejected(414, "URI Too Long")
+                return None, RequestRejected(414, "URI Too Long")
             if version != b"HTTP/1.1":
                 if _VERSION_RE.fullmatch(version) and not (
                     len(version) == 8 and version.startswith(b"HTTP/1.")
                 ):
-                    return RequestRejected(505, "HTTP Version Not Supported")
+                    return None, RequestRejected(505, "HTTP Version Not Supported")
                 http_10 = version == b"HTTP/1.0"
         if len(lines) - 1 > self.limit_header_count:
-            return RequestRejected(431, "Request Header Fields Too Large", "too many headers")
+            return None, RequestRejected(431, "Request Header Fields Too Large", "too many")
         codings: list[bytes] | None = None
         lengths: list[bytes] | None = None
+        keep_alive = has_host = False
         for line in lines[1:]:
             first = line[:1]
             if first in (b" ", b"\t"):
                 # RFC 9112 §5.2: obs-fold may be rejected; folded framing headers are a
                 # smuggling favourite, so reject all of it.
-                return RequestRejected(400, "Bad Request", "obsolete line folding")
+                return None, RequestRejected(400, "Bad Request", "obsolete line folding")
             if first in (b"t", b"T"):
                 name, _, value = line.partition(b":")
                 if name.lower() == b"transfer-encoding":
@@ -232,15 +263,34 @@ class RequestFramer:
                     codings.extend(value.split(b","))
             elif first in (b"c", b"C"):
                 name, _, value = line.partition(b":")
-                if name.lower() == b"content-length":
+                name = name.lower()
+                if name == b"content-length":
                     lengths = lengths or []
                     lengths.extend(value.split(b","))
+                elif http_10 and name == b"connection":
+                    tokens = {t.strip(b" \t\r").lower() for t in value.split(b",")}
+                    keep_alive = b"keep-alive" in tokens and b"close" not in tokens
+            elif http_10 and first in (b"h", b"H"):
+                has_host = has_host or line.partition(b":")[0].lower() == b"host"
         if codings is not None:
-            return self._chunked_framing(codings, lengths is not None, http_10)
-        if lengths is not None:
-            return self._length_framing(lengths)
-        self._end_message()
-        return None
+            error = self._chunked_framing(codings, lengths is not None, http_10)
+        elif lengths is not None:
+            error = self._length_framing(lengths)
+        else:
+            self._end_message()
+            error = None
+        if error is not None:
+            return None, error
+        if keep_alive:
+            headers = [line.rstrip(b"\r") for line in lines[1:]]
+            if not has_host:
+                headers.append(b"Host: ")
+            self.head_kinds.append(HTTP10_KEEP_ALIVE if has_host else HTTP10_KEEP_ALIVE_NO_HOST)
+            return b"\r\n".join(
+                [b"%s %s HTTP/1.1" % (parts[0], parts[1]), *headers, b"", b""]
+            ), None
+        self.head_kinds.append(PLAIN_HEAD)
+        return head, None
 
     def _chunked_framing(
         self, raw_codings: list[bytes], has_length: bool, http_10: bool

@@ -28,7 +28,7 @@ import h11
 
 from tornadoish.server.config import ServerConfig
 from tornadoish.server.cycle import RequestCycle
-from tornadoish.server.framing import RequestFramer
+from tornadoish.server.framing import HTTP10_KEEP_ALIVE_NO_HOST, PLAIN_HEAD, RequestFramer
 from tornadoish.server.parsing import (
     DateHeader,
     RequestRejected,
@@ -331,6 +331,8 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _start_cycle(self, request: h11.Request) -> None:
         self._cancel_idle_timers()
+        kinds = self.framer.head_kinds
+        kind = kinds.popleft() if kinds else PLAIN_HEAD
         try:
             scope = build_scope(
                 request,
@@ -344,6 +346,11 @@ class HTTPProtocol(asyncio.Protocol):
         except RequestRejected as exc:
             self._reject(exc)
             return
+        if kind != PLAIN_HEAD:
+            # An HTTP/1.0 keep-alive request that h11 was shown as HTTP/1.1.
+            scope["http_version"] = "1.0"
+            if kind == HTTP10_KEEP_ALIVE_NO_HOST:
+                scope["headers"] = [h for h in scope["headers"] if h != (b"host", b"")]
         self._requests += 1
         self.state.total_requests += 1
         limit = self.config.limit_requests_per_connection
@@ -359,6 +366,7 @@ class HTTPProtocol(asyncio.Protocol):
             method=request.method,
             keep_alive=keep_alive,
             expects_body=True,
+            http10=kind != PLAIN_HEAD,
         )
         self.cycle = cycle
         if self._upgrade(request, cycle):
