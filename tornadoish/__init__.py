@@ -11,6 +11,7 @@ from tornadoish.httputil import HTTPFile, HTTPHeaders
 from tornadoish.request import HTTPServerRequest
 from tornadoish.routing import URLSpec, url
 from tornadoish.simple_handlers import ErrorHandler, RedirectHandler
+from tornadoish.static import StaticFileHandler
 
 __version__ = "0.1.0.dev0"
 
@@ -25,6 +26,7 @@ __all__ = [
     "MissingArgumentError",
     "RedirectHandler",
     "RequestHandler",
+    "StaticFileHandler",
     "URLSpec",
     "__version__",
     "addslash",

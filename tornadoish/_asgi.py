@@ -7,7 +7,7 @@ functions here to read the body and send the response.
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
@@ -136,16 +136,23 @@ async def wait_for_disconnect(receive: ASGIReceive) -> None:
 class Responder:
     """Sends the response's ASGI messages; a send to a gone client raises ClientGone."""
 
-    __slots__ = ("_send",)
+    __slots__ = ("_send", "can_send_path")
 
-    def __init__(self, send: ASGISend) -> None:
+    def __init__(self, send: ASGISend, extensions: Mapping[str, object] | None = None) -> None:
         self._send = send
+        # The scope's "extensions": does the server take http.response.pathsend?
+        self.can_send_path = extensions is not None and "http.response.pathsend" in extensions
 
     async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         await self._call({"type": "http.response.start", "status": status, "headers": headers})
 
     async def body(self, data: bytes, more: bool) -> None:
         await self._call({"type": "http.response.body", "body": data, "more_body": more})
+
+    async def path(self, path: str) -> None:
+        """The whole body: the file at ``path``, sent by the server (only when
+        ``can_send_path``; after ``start()``, with no body message before)."""
+        await self._call({"type": "http.response.pathsend", "path": path})
 
     async def _call(self, message: dict[str, Any]) -> None:
         try:

@@ -64,6 +64,7 @@ class OutputMixin(CookiesMixin):
     _responder: _asgi.Responder | None
     _sending: bool
     _client_gone: bool
+    _body_path: str | None = None  # set by _finish_with_file
     _gzip: GzipEncoder | None = None
 
     @property
@@ -237,7 +238,9 @@ class OutputMixin(CookiesMixin):
                 status, headers, body, more = self._queue.pop(0)
                 if headers is not None:
                     await responder.start(status, headers)
-                    if body or not more:
+                    if self._body_path is not None and not more:
+                        await responder.path(self._body_path)
+                    elif body or not more:
                         await responder.body(body, more)
                 else:
                     await responder.body(body, more)
@@ -247,6 +250,30 @@ class OutputMixin(CookiesMixin):
             raise
         finally:
             self._sending = False
+
+    def _finish_with_file(self, path: str, size: int) -> bool:
+        """Finish with the file at ``path`` (``size`` bytes) as the whole body, sent by
+        the server itself (ASGI ``http.response.pathsend``). False, and nothing done,
+        when that cannot be: the server lacks the extension, the body would be
+        compressed or dropped (HEAD), or output has begun."""
+        responder = self._responder
+        if (
+            responder is None
+            or not responder.can_send_path
+            or self._headers_written
+            or self._write_buffer
+            or self._status_code != 200
+            or self.request.method != "GET"
+            or self.settings.get("compress_response")
+            or self.settings.get("gzip")
+        ):
+            return False
+        self.set_header("Content-Length", size)
+        self._body_path = path
+        self.finish()
+        if self._status_code != 200:
+            self._body_path = None  # finish() found the client's copy current: 304
+        return True
 
     def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
         """Answer with a redirect to ``url`` (302, or 301 when ``permanent``)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from tornadoish.log import access_log, app_log
 from tornadoish.proxies import TrustedProxies
 from tornadoish.routing import HostRules, RuleInput, URLSpec
 from tornadoish.settings import validate_settings
+from tornadoish.static import StaticFileHandler
 from tornadoish.types import ASGIReceive, ASGISend, Scope
 
 if TYPE_CHECKING:
@@ -33,6 +35,19 @@ class _NotFoundHandler(RequestHandler):
 
     def prepare(self) -> None:
         raise HTTPError(404)
+
+
+def _static_rules(settings: dict[str, Any]) -> list[RuleInput]:
+    """With ``static_path`` set: the rules for ``static_url_prefix``, ``/favicon.ico``
+    and ``/robots.txt``, which go ahead of the app's own (as in Tornado)."""
+    path = settings.get("static_path")
+    if not path:
+        return []
+    handler_class = settings.get("static_handler_class", StaticFileHandler)
+    handler_args = {**settings.get("static_handler_args", {}), "path": path}
+    prefix = settings.get("static_url_prefix", "/static/")
+    patterns = [r"/(robots\.txt)", r"/(favicon\.ico)", re.escape(prefix) + r"(.*)"]
+    return [(pattern, handler_class, handler_args) for pattern in patterns]
 
 
 class Application:
@@ -54,6 +69,7 @@ class Application:
         validate_settings(settings)
         if settings.get("debug"):
             settings.setdefault("serve_traceback", True)
+            settings.setdefault("static_hash_cache", False)
         # settings.py (pure) can only check for a class; the handler base lives here.
         for key in ("default_handler_class", "static_handler_class"):
             handler_class = settings.get(key)
@@ -66,7 +82,7 @@ class Application:
         self._named: dict[str, URLSpec] = {}
         self._startup_hooks: list[LifespanHook] = []
         self._shutdown_hooks: list[LifespanHook] = []
-        self.add_handlers(".*$", list(handlers or ()))
+        self.add_handlers(".*$", _static_rules(settings) + list(handlers or ()))
 
     # -- routing ----------------------------------------------------------------------
 
@@ -180,7 +196,8 @@ class Application:
             request.host_name, _asgi.routing_path(scope), "X-Real-Ip" in request.headers
         )
         handler = handler_class(self, request, **kwargs)
-        await handler._execute(receive, _asgi.Responder(send), path_args, path_kwargs)
+        responder = _asgi.Responder(send, scope.get("extensions"))
+        await handler._execute(receive, responder, path_args, path_kwargs)
 
     async def _handle_lifespan(self, receive: ASGIReceive, send: ASGISend) -> None:
         while True:

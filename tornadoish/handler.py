@@ -202,6 +202,26 @@ class RequestHandler(OutputMixin, SecurityMixin, TemplateMixin):
         """The path of the rule called ``name`` (with the mount prefix, if any)."""
         return self.request.root_path + self.application.reverse_url(name, *args)
 
+    def static_url(self, path: str, include_host: bool | None = None, **kwargs: Any) -> str:
+        """The URL of static file ``path``, versioned with ``?v=<content hash>`` (the
+        ``static_handler_class``'s ``make_static_url``, given ``kwargs``), with the
+        mount prefix; absolute with ``include_host`` (default: the handler's
+        ``include_host`` attribute, else False). Needs the ``static_path`` setting."""
+        if not self.settings.get("static_path"):
+            raise RuntimeError(
+                "You must define the 'static_path' setting in your application to use static_url"
+            )
+        from tornadoish.static import StaticFileHandler  # static.py imports this module
+
+        handler_class = self.settings.get("static_handler_class", StaticFileHandler)
+        if not self.settings.get("static_hash_cache", True):
+            handler_class.reset()
+        if include_host is None:
+            include_host = getattr(self, "include_host", False)
+        base = f"{self.request.protocol}://{self.request.host}" if include_host else ""
+        url: str = handler_class.make_static_url(self.settings, path, **kwargs)
+        return base + self.request.root_path + url
+
     # -- execution --------------------------------------------------------------------
 
     @classmethod

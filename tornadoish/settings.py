@@ -80,6 +80,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "default_handler_args": (_is_dict, "a dict"),
     "static_handler_class": (_is_class, "a RequestHandler subclass"),
     "static_handler_args": (_is_dict, "a dict"),
+    "static_hash_cache": (_is_bool, "a bool"),
     "log_function": (_is_callable, "a callable taking the handler"),
     "json_encoder": (_is_json_encoder, "a json.JSONEncoder subclass or None"),
     "max_body_size": (_is_positive_int_or_none, "a positive int or None"),

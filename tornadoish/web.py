@@ -8,6 +8,7 @@ from tornadoish.errors import Finish, HTTPError, MissingArgumentError
 from tornadoish.handler import RequestHandler, stream_request_body
 from tornadoish.routing import URLSpec, url
 from tornadoish.simple_handlers import ErrorHandler, RedirectHandler
+from tornadoish.static import StaticFileHandler
 
 __all__ = [
     "Application",
@@ -17,6 +18,7 @@ __all__ = [
     "MissingArgumentError",
     "RedirectHandler",
     "RequestHandler",
+    "StaticFileHandler",
     "URLSpec",
     "addslash",
     "authenticated",
