@@ -172,6 +172,22 @@ async def test_bad_requests_get_an_error_status_and_close(
         pytest.param(b"\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", "/", "", "h", False, id="crlf"),
         pytest.param(b"GET / HTTP/1.0\r\n\r\n", "/", "", None, True, id="1.0-closes"),
         pytest.param(
+            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            "/",
+            "",
+            None,
+            False,
+            id="1.0-keep-alive",
+        ),
+        pytest.param(
+            b"GET / HTTP/1.0\r\nHost: h\r\nConnection: Keep-Alive\r\n\r\n",
+            "/",
+            "",
+            "h",
+            False,
+            id="1.0-keep-alive-with-host",
+        ),
+        pytest.param(
             b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
             "/",
             "",

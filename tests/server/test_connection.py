@@ -28,6 +28,56 @@ async def test_keep_alive_serves_many_requests_on_one_connection(serve: ServeFn)
 
 
 @pytest.mark.anyio
+async def test_http10_keep_alive_is_honoured_and_announced(serve: ServeFn) -> None:
+    server = await serve(echo_app)
+    client = await server.connect()
+    for _ in range(2):
+        reply = await client.exchange(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        assert reply.header(b"connection") == b"keep-alive"
+        assert reply.header(b"content-length") is not None
+        seen = reply.json()
+        assert seen["http_version"] == "1.0"
+        assert [n for n, _ in seen["headers"]] == ["connection"]
+    plain = await client.exchange(b"GET / HTTP/1.0\r\n\r\n")
+    assert plain.header(b"connection") == b"close"
+    assert await client.closed()
+
+
+@pytest.mark.anyio
+async def test_http10_keep_alive_stream_of_unknown_length_is_close_delimited(
+    serve: ServeFn,
+) -> None:
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": True})
+        await send({"type": "http.response.body", "body": b"bc"})
+
+    server = await serve(app)
+    client = await server.connect()
+    client.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    raw = await client.read_all()
+    head, _, payload = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nconnection: close" in head
+    assert b"transfer-encoding" not in head.lower()
+    assert payload == b"abc"
+
+
+@pytest.mark.anyio
+async def test_http10_client_never_gets_100_continue(serve: ServeFn) -> None:
+    server = await serve(echo_app)
+    client = await server.connect()
+    client.send(
+        b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 2\r\n"
+        b"Expect: 100-continue\r\n\r\nhi"
+    )
+    reply = await client.reply()
+    assert reply.status == 200
+    assert reply.json()["body"] == "hi"
+
+
+@pytest.mark.anyio
 async def test_pipelined_requests_are_answered_in_order_one_at_a_time(serve: ServeFn) -> None:
     log: list[str] = []
 
