@@ -43,6 +43,7 @@ __all__ = [
     "assert_error_logged",
     "assert_same",
     "differential",
+    "logged_warnings",
 ]
 
 # What every request carries as Host unless a test sets its own: both sides see the
@@ -171,6 +172,19 @@ def assert_error_logged(
         for needle in needles:
             assert needle in text, f"{needle!r} not in the {prefix}* ERROR logs:\n{text}"
     caplog.clear()
+
+
+def logged_warnings(caplog: pytest.LogCaptureFixture, logger: str) -> tuple[list[str], list[str]]:
+    """The WARNING messages of ``tornado.<logger>`` and of ``tornadoish.<logger>``."""
+
+    def messages(name: str) -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.get_records("call")
+            if r.name == name and r.levelno == logging.WARNING
+        ]
+
+    return messages(f"tornado.{logger}"), messages(f"tornadoish.{logger}")
 
 
 class Pair:
