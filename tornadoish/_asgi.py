@@ -1,7 +1,8 @@
 """The one framework module that reads and builds ASGI messages (layer: framework).
 
 Everything else in the framework sees an ``HTTPServerRequest`` and calls the small
-functions here to read the body and send the response.
+functions here to read the body and send the response; websocket connections go
+through a ``WebSocketChannel``.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ from tornadoish.errors import HTTPError
 from tornadoish.httputil import HTTPHeaders
 from tornadoish.proxies import TrustedProxies
 from tornadoish.request import HTTPServerRequest
-from tornadoish.types import ASGIReceive, ASGISend, Scope
+from tornadoish.types import ASGIReceive, ASGISend, Message, Scope
 
 __all__ = [
     "ClientGone",
     "Responder",
+    "WebSocketChannel",
+    "WebSocketClosed",
     "read_body",
     "request_from_scope",
     "routing_path",
     "wait_for_disconnect",
+    "websocket_channel",
 ]
 
 
@@ -160,3 +164,118 @@ class Responder:
         except OSError as exc:
             # ASGI 2.4: send() after the client left raises an OSError subclass.
             raise ClientGone() from exc
+
+
+def websocket_channel(responder: Responder | None) -> WebSocketChannel | None:
+    """The websocket connection a handler's responder belongs to (None for ``http``)."""
+    return responder.channel if isinstance(responder, _WebSocketResponder) else None
+
+
+class WebSocketClosed:
+    """What ``WebSocketChannel.receive()`` returns once the connection is gone:
+    the close code and reason the client sent (1005 when it sent none)."""
+
+    __slots__ = ("code", "reason")
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+
+
+class WebSocketChannel:
+    """One ``websocket`` scope's ASGI messages, seen as a connection.
+
+    Before ``accept()`` the handler runs its usual HTTP lifecycle through
+    ``handshake_receive`` and ``responder``: an HTTP answer (a rejection) goes out
+    through the ``websocket.http.response`` extension when the server offers it, else
+    as a close before accept, which servers answer with 403. Sends after the client
+    left raise ClientGone.
+    """
+
+    __slots__ = ("_connected", "_receive", "_send", "can_respond", "responder", "subprotocols")
+
+    def __init__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        self._receive = receive
+        self._send = send
+        self._connected = False
+        self.subprotocols: list[str] = list(scope.get("subprotocols", ()))
+        extensions = scope.get("extensions") or {}
+        self.can_respond = "websocket.http.response" in extensions
+        self.responder = _WebSocketResponder(self)
+
+    async def handshake_receive(self) -> Message:
+        """An ASGI ``receive`` for the handshake's HTTP lifecycle: the (empty)
+        request body once the server reported the connection, then a disconnect."""
+        while True:
+            message = await self._receive()
+            kind = message["type"]
+            if kind == "websocket.disconnect":
+                return {"type": "http.disconnect"}
+            if kind == "websocket.connect" and not self._connected:
+                self._connected = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def accept(self, subprotocol: str | None, headers: list[tuple[bytes, bytes]]) -> None:
+        """Complete the handshake (the server answers 101)."""
+        # ASGI: the subprotocol travels in its own key, never as a header.
+        headers = [(k, v) for k, v in headers if k != b"sec-websocket-protocol"]
+        await self._call(
+            {"type": "websocket.accept", "subprotocol": subprotocol, "headers": headers}
+        )
+
+    async def send_text(self, text: str) -> None:
+        await self._call({"type": "websocket.send", "text": text})
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self._call({"type": "websocket.send", "bytes": data})
+
+    async def close(self, code: int, reason: str) -> None:
+        """Start the closing handshake (``reason`` needs ASGI websocket spec 2.3)."""
+        await self._call({"type": "websocket.close", "code": code, "reason": reason})
+
+    async def receive(self) -> str | bytes | WebSocketClosed:
+        """The next message from the client (str for text, bytes for binary)."""
+        while True:
+            message = await self._receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                text: str | None = message.get("text")
+                if text is not None:
+                    return text
+                data: bytes | None = message.get("bytes")
+                return data if data is not None else b""
+            if kind == "websocket.disconnect":
+                # RFC 6455 §7.1.5: no status code in the close frame reads as 1005.
+                return WebSocketClosed(message.get("code", 1005), message.get("reason") or "")
+
+    async def _call(self, message: dict[str, Any]) -> None:
+        try:
+            await self._send(message)
+        except OSError as exc:
+            raise ClientGone() from exc
+
+
+class _WebSocketResponder(Responder):
+    """Sends an HTTP response to a websocket request that was not accepted."""
+
+    __slots__ = ("_closed", "channel")
+
+    def __init__(self, channel: WebSocketChannel) -> None:
+        super().__init__(channel._send)
+        self.channel = channel
+        self._closed = False
+
+    async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        if self.channel.can_respond:
+            message = {"type": "websocket.http.response.start", "status": status}
+            await self._call({**message, "headers": headers})
+        else:
+            # ASGI: a close before accept makes the server refuse the handshake (403).
+            self._closed = True
+            await self._call({"type": "websocket.close", "code": 1000, "reason": ""})
+
+    async def body(self, data: bytes, more: bool) -> None:
+        if not self._closed:
+            await self._call(
+                {"type": "websocket.http.response.body", "body": data, "more_body": more}
+            )

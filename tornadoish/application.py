@@ -1,7 +1,8 @@
 """Application: settings, the routing table and the ASGI entry point (layer: framework).
 
-An ``Application`` is an ASGI 3 callable for the ``http`` and ``lifespan`` scopes, so
-it runs under our own server, any ASGI server, or ``httpx.ASGITransport`` unchanged.
+An ``Application`` is an ASGI 3 callable for the ``http``, ``websocket`` and ``lifespan``
+scopes, so it runs under our own server, any ASGI server, or ``httpx.ASGITransport``
+unchanged.
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ class Application:
 
     async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
         scope_type = scope["type"]
-        if scope_type == "http":
+        if scope_type == "http" or scope_type == "websocket":
             await self._handle_http(scope, receive, send)
         elif scope_type == "lifespan":
             await self._handle_lifespan(receive, send)
@@ -196,7 +197,14 @@ class Application:
             request.host_name, _asgi.routing_path(scope), "X-Real-Ip" in request.headers
         )
         handler = handler_class(self, request, **kwargs)
-        responder = _asgi.Responder(send, scope.get("extensions"))
+        responder: _asgi.Responder
+        if scope["type"] == "websocket":
+            # The handshake runs the usual lifecycle; a WebSocketHandler's get() accepts
+            # through the channel, any other answer becomes an HTTP rejection.
+            channel = _asgi.WebSocketChannel(scope, receive, send)
+            receive, responder = channel.handshake_receive, channel.responder
+        else:
+            responder = _asgi.Responder(send, scope.get("extensions"))
         await handler._execute(receive, responder, path_args, path_kwargs)
 
     async def _handle_lifespan(self, receive: ASGIReceive, send: ASGISend) -> None:
@@ -233,11 +241,14 @@ class Application:
     def _server_config(self, port: int, address: str, **options: Any) -> Any:
         from tornadoish.server.config import ServerConfig
 
-        return ServerConfig(host=address or "127.0.0.1", port=port, **options)
+        return ServerConfig(host=address, port=port, **options)
 
     def listen(self, port: int = 8888, address: str = "", **options: Any) -> Server:
         """Start serving on our own server now and return the server (Tornado's
-        ``app.listen``); works before ``IOLoop.current().start()`` or in a running loop."""
+        ``app.listen``); works before ``IOLoop.current().start()`` or in a running loop.
+
+        As in Tornado, the default ``address=""`` listens on every interface; pass
+        ``address="127.0.0.1"`` to stay local."""
         from tornadoish.server.runner import listen
 
         return listen(self, self._server_config(port, address, **options))
