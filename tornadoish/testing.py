@@ -2,6 +2,8 @@
 
 - ``app_client(app)``: an ``httpx.AsyncClient`` talking to any ASGI app in-process,
   with the app's lifespan run around it (asyncio and trio).
+- ``websocket_connect(app, path)``: a websocket session with any ASGI app in-process,
+  through the ASGI ``websocket`` scope (asyncio and trio).
 - ``live_server(app)``: the app on our own server on an ephemeral loopback port, for
   what only real sockets show (streaming, websockets, timeouts); asyncio only.
 - ``AsyncHTTPTestCase``/``AsyncTestCase``/``gen_test``: Tornado's unittest API,
@@ -12,12 +14,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import base64
+import json
+import math
+import os
+import urllib.parse
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import httpx
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from tornadoish._testcase import (
     AsyncHTTPClient,
@@ -27,6 +35,7 @@ from tornadoish._testcase import (
     HTTPResponse,
     gen_test,
 )
+from tornadoish.httputil import HTTPHeaders
 from tornadoish.types import ASGIApp, Message
 
 __all__ = [
@@ -37,10 +46,14 @@ __all__ = [
     "HTTPResponse",
     "LifespanError",
     "LiveServer",
+    "WebSocketRejection",
+    "WebSocketSession",
+    "WebSocketSessionClosed",
     "app_client",
     "gen_test",
     "lifespan",
     "live_server",
+    "websocket_connect",
 ]
 
 
@@ -164,3 +177,258 @@ async def live_server(app: ASGIApp, **config_options: Any) -> AsyncIterator[Live
         yield LiveServer(options["host"], port)
     finally:
         await server.close()
+
+
+# -- websockets, in-process -------------------------------------------------------------
+
+
+class WebSocketRejection:
+    """A refused handshake: the HTTP answer the app sent through the
+    ``websocket.http.response`` extension, or 403 with no body when it closed before
+    accepting (what servers answer then)."""
+
+    def __init__(self, status: int, headers: HTTPHeaders, body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"WebSocketRejection(status={self.status}, body={self.body!r})"
+
+
+class WebSocketSessionClosed(Exception):
+    """The app closed the connection (``code``, ``reason``) or finished."""
+
+    def __init__(self, code: int | None, reason: str | None) -> None:
+        super().__init__(f"the websocket was closed by the app: {code} {reason!r}")
+        self.code = code
+        self.reason = reason
+
+
+class WebSocketSession:
+    """The client side of ``websocket_connect()``. After the handshake, ``accepted``
+    tells whether the app accepted (then ``subprotocol`` and ``headers``) or refused
+    (then ``rejection``). Every wait is bounded by ``timeout`` seconds."""
+
+    def __init__(self, to_app: MemoryObjectSendStream[Message], timeout: float) -> None:
+        self.timeout = timeout
+        self.accepted = False
+        self.subprotocol: str | None = None
+        self.headers = HTTPHeaders()
+        self.rejection: WebSocketRejection | None = None
+        self.close_code: int | None = None  # from the app's close, once it closed
+        self.close_reason: str | None = None
+        self._to_app = to_app
+        self._inbox_in, self._inbox = anyio.create_memory_object_stream[str | bytes | None](
+            math.inf
+        )
+        self._open = False  # accepted, and neither side closed yet
+        self._handshake_done = anyio.Event()
+        self._app_closed = anyio.Event()
+        self._app_done = anyio.Event()
+
+    async def send_text(self, text: str) -> None:
+        await self._send_to_app({"type": "websocket.receive", "text": text})
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self._send_to_app({"type": "websocket.receive", "bytes": data})
+
+    async def send_json(self, value: Any) -> None:
+        await self.send_text(json.dumps(value))
+
+    async def receive(self) -> str | bytes:
+        """The app's next message; WebSocketSessionClosed once it closed."""
+        with anyio.fail_after(self.timeout):
+            item = await self._inbox.receive()
+        if item is None:
+            self._inbox_in.send_nowait(None)  # every later receive raises too
+            raise WebSocketSessionClosed(self.close_code, self.close_reason)
+        return item
+
+    async def receive_text(self) -> str:
+        item = await self.receive()
+        if not isinstance(item, str):
+            raise TypeError(f"expected a text message, got {item!r}")
+        return item
+
+    async def receive_bytes(self) -> bytes:
+        item = await self.receive()
+        if not isinstance(item, bytes):
+            raise TypeError(f"expected a binary message, got {item!r}")
+        return item
+
+    async def receive_json(self) -> Any:
+        return json.loads(await self.receive_text())
+
+    async def wait_closed(self) -> tuple[int | None, str | None]:
+        """Wait until the app closed the connection; its close code and reason."""
+        with anyio.fail_after(self.timeout):
+            await self._app_closed.wait()
+        return self.close_code, self.close_reason
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close from the client's side (the app sees ``websocket.disconnect`` with
+        ``code``), then wait for the app to finish."""
+        if self._open:
+            self._open = False
+            message = {"type": "websocket.disconnect", "code": code, "reason": reason}
+            with anyio.fail_after(self.timeout):
+                await self._to_app.send(message)
+        with anyio.fail_after(self.timeout):
+            await self._app_done.wait()
+
+    async def _send_to_app(self, message: Message) -> None:
+        if not self._open:
+            raise RuntimeError("the websocket is not open (refused or closed)")
+        with anyio.fail_after(self.timeout):
+            await self._to_app.send(message)
+
+    async def _pump(self, from_app: MemoryObjectReceiveStream[Message], offered: bool) -> None:
+        """Play the server's part for what the app sends."""
+        status: int | None = None
+        body: list[bytes] = []
+        async for message in from_app:
+            kind = message["type"]
+            if not self._handshake_done.is_set():
+                if kind == "websocket.accept":
+                    self.accepted = self._open = True
+                    self.subprotocol = message.get("subprotocol")
+                    self.headers = HTTPHeaders.from_asgi(message.get("headers", []))
+                    self._handshake_done.set()
+                elif kind == "websocket.close":
+                    self.rejection = WebSocketRejection(403, HTTPHeaders(), b"")
+                    self._handshake_done.set()
+                elif kind == "websocket.http.response.start" and offered and status is None:
+                    status = message["status"]
+                    self.headers = HTTPHeaders.from_asgi(message.get("headers", []))
+                elif kind == "websocket.http.response.body" and status is not None:
+                    body.append(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        self.rejection = WebSocketRejection(status, self.headers, b"".join(body))
+                        self._handshake_done.set()
+                else:
+                    raise RuntimeError(f"unexpected ASGI message during the handshake: {kind!r}")
+            elif kind == "websocket.send" and self._open:
+                text = message.get("text")
+                self._inbox_in.send_nowait(text if text is not None else message.get("bytes", b""))
+            elif kind == "websocket.close" and self._open:
+                self._open = False
+                self.close_code = message.get("code", 1000)
+                self.close_reason = message.get("reason") or ""
+                self._app_closed.set()
+                self._inbox_in.send_nowait(None)
+                # The client answers with its own close frame; the app sees it as
+                # websocket.disconnect with the same code.
+                echo = {"type": "websocket.disconnect", "code": self.close_code}
+                await self._to_app.send({**echo, "reason": self.close_reason})
+
+
+def _websocket_scope(
+    path: str, subprotocols: Iterable[str], headers: Mapping[str, str] | None, offer: bool
+) -> Message:
+    target, _, query = path.partition("?")
+    key = base64.b64encode(os.urandom(16))
+    raw: dict[str, tuple[bytes, bytes]] = {
+        name: (name.encode("ascii"), value)
+        for name, value in (
+            ("host", b"testserver"),
+            ("connection", b"Upgrade"),
+            ("upgrade", b"websocket"),
+            ("sec-websocket-version", b"13"),
+            ("sec-websocket-key", key),
+        )
+    }
+    protocols = list(subprotocols)
+    if protocols:
+        raw["sec-websocket-protocol"] = (b"sec-websocket-protocol", ", ".join(protocols).encode())
+    for name, value in (headers or {}).items():
+        raw[name.lower()] = (name.lower().encode("latin-1"), value.encode("latin-1"))
+    return {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "scheme": "ws",
+        "path": urllib.parse.unquote(target),
+        "raw_path": target.encode("latin-1"),
+        "query_string": query.encode("latin-1"),
+        "root_path": "",
+        "headers": list(raw.values()),
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "subprotocols": protocols,
+        "extensions": {"websocket.http.response": {}} if offer else {},
+    }
+
+
+@asynccontextmanager
+async def websocket_connect(
+    app: ASGIApp,
+    path: str = "/",
+    subprotocols: Iterable[str] = (),
+    headers: Mapping[str, str] | None = None,
+    *,
+    http_response_extension: bool = True,
+    wait_seconds: float = 10.0,
+) -> AsyncIterator[WebSocketSession]:
+    """Open a websocket to ``app`` in-process through the ASGI ``websocket`` scope
+    (asyncio and trio) and yield the session once the handshake is over, accepted or
+    refused. ``headers`` add to or replace the handshake's (``Origin``...); the scope
+    offers the ``websocket.http.response`` extension unless told not to. Every wait
+    is bounded by ``wait_seconds``. On exit the client disconnects (code 1000) if
+    still open, and an exception the app raised is re-raised."""
+    scope = _websocket_scope(path, subprotocols, headers, http_response_extension)
+    to_app, app_inbox = anyio.create_memory_object_stream[Message](16)
+    app_outbox, from_app = anyio.create_memory_object_stream[Message](math.inf)
+    session = WebSocketSession(to_app, wait_seconds)
+    errors: list[BaseException] = []
+
+    async def receive() -> Message:
+        try:
+            return await app_inbox.receive()
+        except anyio.EndOfStream:
+            return {"type": "websocket.disconnect", "code": 1006}
+
+    async def send(message: Message) -> None:
+        if session._handshake_done.is_set() and not session._open:
+            # ASGI 2.4: a send after the connection closed raises an OSError subclass.
+            raise OSError("the websocket connection is closed")
+        await app_outbox.send(message)
+
+    async def run_app() -> None:
+        try:
+            await app(scope, receive, send)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            session._open = False
+            app_inbox.close()
+            app_outbox.close()
+            session._app_done.set()
+
+    async def pump() -> None:
+        try:
+            await session._pump(from_app, http_response_extension)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            session._handshake_done.set()
+            session._app_closed.set()
+            session._inbox_in.send_nowait(None)
+
+    inbox_in, inbox = session._inbox_in, session._inbox
+    async with to_app, app_inbox, app_outbox, from_app, inbox_in, inbox:
+        async with anyio.create_task_group() as group:
+            group.start_soon(run_app)
+            group.start_soon(pump)
+            with anyio.fail_after(wait_seconds):
+                await to_app.send({"type": "websocket.connect"})
+                await session._handshake_done.wait()
+            try:
+                yield session
+            finally:
+                with anyio.CancelScope(shield=True):
+                    with anyio.move_on_after(wait_seconds):
+                        await session.close()
+                group.cancel_scope.cancel()
+    if errors:
+        raise errors[0]

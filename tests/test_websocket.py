@@ -1,0 +1,618 @@
+"""tornadoish.websocket: WebSocketHandler over the ASGI websocket scope, in-process
+through ``tornadoish.testing.websocket_connect`` (asyncio and trio)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import httpx
+import pytest
+
+from tests.apps import client
+from tornadoish import Application, HTTPError, RequestHandler
+from tornadoish.testing import WebSocketSessionClosed, websocket_connect
+from tornadoish.websocket import WebSocketClosedError, WebSocketHandler
+
+pytestmark = pytest.mark.anyio
+
+UPGRADE_HEADERS = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13"}
+
+
+class Record:
+    """What a handler saw, for the test to inspect; ``closed`` is set by on_close."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+        self.closed = anyio.Event()
+        self.close_calls = 0
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self.errors: list[BaseException] = []
+
+
+class RecordingHandler(WebSocketHandler):
+    def initialize(self, record: Record) -> None:
+        self.record = record
+
+    def on_close(self) -> None:
+        self.record.close_calls += 1
+        self.record.close_code = self.close_code
+        self.record.close_reason = self.close_reason
+        try:
+            self.write_message("too late")
+        except WebSocketClosedError as exc:
+            self.record.errors.append(exc)
+        self.record.closed.set()
+
+
+class EchoHandler(RecordingHandler):
+    async def on_message(self, message: str | bytes) -> None:
+        if message == "json":
+            await self.write_message({"echo": message, "items": [1, 2]})
+        elif message == "close":
+            self.close(4000, "asked to")
+        else:
+            await self.write_message(message, binary=isinstance(message, bytes))
+
+
+def make_app(
+    handler: type[WebSocketHandler] = EchoHandler, **settings: Any
+) -> tuple[Application, Record]:
+    record = Record()
+    return Application([(r"/ws", handler, {"record": record})], **settings), record
+
+
+# -- messages ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        ("hello", "hello"),
+        ("héllo ✓", "héllo ✓"),
+        (b"\x00\xffbinary", b"\x00\xffbinary"),
+        ("json", {"echo": "json", "items": [1, 2]}),
+    ],
+)
+async def test_echo_returns_text_as_text_binary_as_bytes_and_dicts_as_json(
+    sent: str | bytes, expected: Any
+) -> None:
+    app, record = make_app()
+    async with websocket_connect(app, "/ws") as ws:
+        assert ws.accepted
+        if isinstance(sent, bytes):
+            await ws.send_bytes(sent)
+            assert await ws.receive_bytes() == expected
+        elif isinstance(expected, dict):
+            await ws.send_text(sent)
+            assert await ws.receive_json() == expected
+        else:
+            await ws.send_text(sent)
+            assert await ws.receive_text() == expected
+    assert record.close_calls == 1
+
+
+class GateHandler(RecordingHandler):
+    def initialize(self, record: Record, gate: anyio.Event) -> None:  # type: ignore[override]  # adds a kwarg
+        super().initialize(record)
+        self.gate = gate
+
+    async def open(self) -> None:
+        await self.gate.wait()
+        self.record.events.append("opened")
+        self.write_message("welcome")  # not awaited: still goes out, first
+
+    def on_message(self, message: str | bytes) -> None:
+        self.record.events.append(message)
+        self.write_message(f"got {message!r}")
+
+
+async def test_no_message_is_delivered_before_an_async_open_returns() -> None:
+    record, gate = Record(), anyio.Event()
+    app = Application([(r"/ws", GateHandler, {"record": record, "gate": gate})])
+    async with websocket_connect(app, "/ws") as ws:
+        await ws.send_text("early")
+        assert record.events == []
+        gate.set()
+        assert await ws.receive_text() == "welcome"
+        assert await ws.receive_text() == "got 'early'"
+    assert record.events == ["opened", "early"]
+
+
+class SlowFirstHandler(RecordingHandler):
+    async def on_message(self, message: str | bytes) -> None:
+        # The first message takes the longest: a concurrent design would answer out
+        # of order.
+        for _ in range(30 - 10 * int(message)):
+            await anyio.lowlevel.checkpoint()
+        self.record.events.append(message)
+        await self.write_message(message)
+
+
+async def test_async_on_message_handles_messages_one_at_a_time_in_order() -> None:
+    app, record = make_app(SlowFirstHandler)
+    async with websocket_connect(app, "/ws") as ws:
+        for number in ("0", "1", "2"):
+            await ws.send_text(number)
+        assert [await ws.receive_text() for _ in range(3)] == ["0", "1", "2"]
+    assert record.events == ["0", "1", "2"]
+
+
+class Room:
+    def __init__(self) -> None:
+        self.members: list[WebSocketHandler] = []
+        self.joined = anyio.Event()
+
+
+class ChatHandler(WebSocketHandler):
+    def initialize(self, room: Room) -> None:
+        self.room = room
+
+    def open(self) -> None:
+        self.room.members.append(self)
+        if len(self.room.members) == 2:
+            self.room.joined.set()
+
+    def on_message(self, message: str | bytes) -> None:
+        for member in self.room.members:
+            member.write_message(message)  # Tornado's chat idiom: not awaited
+
+    def on_close(self) -> None:
+        self.room.members.remove(self)
+
+
+async def test_a_message_written_to_an_idle_connection_is_sent_without_waiting_for_input() -> None:
+    room = Room()
+    app = Application([(r"/chat", ChatHandler, {"room": room})])
+    async with websocket_connect(app, "/chat") as alice, websocket_connect(app, "/chat") as bob:
+        with anyio.fail_after(5):
+            await room.joined.wait()
+        await alice.send_text("hi all")
+        assert await bob.receive_text() == "hi all"
+        assert await alice.receive_text() == "hi all"
+    assert room.members == []
+
+
+class FloodHandler(RecordingHandler):
+    async def open(self) -> None:
+        for index in range(100):
+            if index % 2:
+                await self.write_message(f"m{index}")
+            else:
+                self.write_message(f"m{index}")
+        self.close(1000, "done")
+
+
+async def test_awaited_and_unawaited_writes_go_out_in_order_before_the_close() -> None:
+    app, record = make_app(FloodHandler)
+    async with websocket_connect(app, "/ws") as ws:
+        assert [await ws.receive_text() for _ in range(100)] == [f"m{i}" for i in range(100)]
+        assert await ws.wait_closed() == (1000, "done")
+        with pytest.raises(WebSocketSessionClosed):
+            await ws.receive()
+    assert record.close_code == 1000
+
+
+# -- handshake --------------------------------------------------------------------------
+
+
+class ProtocolHandler(RecordingHandler):
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        self.record.events.append(list(subprotocols))
+        return "chat.v2" if "chat.v2" in subprotocols else None
+
+    def open(self) -> None:
+        self.write_message(repr(self.selected_subprotocol))
+
+
+@pytest.mark.parametrize(
+    ("offered", "selected"),
+    [
+        ((), None),
+        (("chat.v1",), None),
+        (("chat.v1", "chat.v2"), "chat.v2"),
+    ],
+)
+async def test_select_subprotocol_sees_the_offer_once_and_its_choice_is_accepted(
+    offered: tuple[str, ...], selected: str | None
+) -> None:
+    app, record = make_app(ProtocolHandler)
+    async with websocket_connect(app, "/ws", subprotocols=offered) as ws:
+        assert ws.subprotocol == selected
+        assert await ws.receive_text() == repr(selected)
+    assert record.events == [list(offered)]
+
+
+class BadProtocolHandler(RecordingHandler):
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return "not-offered"
+
+
+async def test_selecting_a_subprotocol_not_offered_is_a_500_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app, record = make_app(BadProtocolHandler)
+    async with websocket_connect(app, "/ws", subprotocols=["a"]) as ws:
+        assert ws.rejection is not None
+        assert ws.rejection.status == 500
+    assert "not-offered" in caplog.text
+    caplog.clear()
+    assert record.close_calls == 0
+
+
+class TrustingHandler(RecordingHandler):
+    def check_origin(self, origin: str) -> bool:
+        self.record.events.append(origin)
+        return origin.endswith(".friendly.example")
+
+
+@pytest.mark.parametrize(
+    ("handler", "headers", "settings", "accepted"),
+    [
+        (EchoHandler, {}, {}, True),  # no Origin: not a browser
+        (EchoHandler, {"Origin": "http://testserver"}, {}, True),
+        (EchoHandler, {"Origin": "https://TestServer"}, {}, True),  # scheme not compared
+        (EchoHandler, {"Origin": "http://testserver:8080"}, {}, False),
+        (EchoHandler, {"Origin": "http://evil.example"}, {}, False),
+        (
+            EchoHandler,
+            {"Origin": "http://a.example"},
+            {"trusted_origins": ["http://a.example"]},
+            True,
+        ),
+        (EchoHandler, {"Origin": "http://evil.example", "Sec-Fetch-Site": "same-origin"}, {}, True),
+        (EchoHandler, {"Origin": "http://testserver", "Sec-Fetch-Site": "cross-site"}, {}, False),
+        (EchoHandler, {"Sec-Fetch-Site": "same-site"}, {}, False),
+        (TrustingHandler, {"Origin": "http://chat.friendly.example"}, {}, True),
+        (TrustingHandler, {"Origin": "http://evil.example"}, {}, False),
+    ],
+)
+async def test_cross_origin_handshakes_are_refused_with_403_unless_check_origin_allows(
+    handler: type[WebSocketHandler],
+    headers: dict[str, str],
+    settings: dict[str, Any],
+    accepted: bool,
+) -> None:
+    app, _ = make_app(handler, **settings)
+    async with websocket_connect(app, "/ws", headers=headers) as ws:
+        assert ws.accepted is accepted
+        if not accepted:
+            assert ws.rejection is not None
+            assert (ws.rejection.status, ws.rejection.body) == (
+                403,
+                b"Cross origin websockets not allowed",
+            )
+
+
+async def test_check_origin_is_not_asked_about_same_origin_requests() -> None:
+    app, record = make_app(TrustingHandler)
+    async with websocket_connect(app, "/ws", headers={"Origin": "http://testserver"}) as ws:
+        assert ws.accepted
+    assert record.events == []
+
+
+async def test_an_unsupported_websocket_version_gets_426_naming_version_13() -> None:
+    app, _ = make_app()
+    async with websocket_connect(app, "/ws", headers={"Sec-WebSocket-Version": "8"}) as ws:
+        assert ws.rejection is not None
+        assert ws.rejection.status == 426
+        assert ws.rejection.headers["Sec-WebSocket-Version"] == "13"
+
+
+async def test_a_refusal_without_the_http_response_extension_closes_before_accepting() -> None:
+    app, record = make_app()
+    headers = {"Origin": "http://evil.example"}
+    async with websocket_connect(app, "/ws", headers=headers, http_response_extension=False) as ws:
+        assert not ws.accepted
+        assert ws.rejection is not None
+        assert (ws.rejection.status, ws.rejection.body) == (403, b"")  # what servers answer
+    assert record.close_calls == 0
+
+
+class PageHandler(RequestHandler):
+    def get(self) -> None:
+        self.write("just a page")
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "body"),
+    [
+        ("/page", 200, b"just a page"),
+        ("/nowhere", 404, b"<html><title>404: Not Found</title><body>404: Not Found</body></html>"),
+    ],
+)
+async def test_a_websocket_request_to_a_plain_route_gets_that_routes_http_answer(
+    path: str, status: int, body: bytes
+) -> None:
+    app = Application([(r"/page", PageHandler)])
+    async with websocket_connect(app, path) as ws:
+        assert ws.rejection is not None
+        assert (ws.rejection.status, ws.rejection.body) == (status, body)
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "body"),
+    [
+        ({}, 400, b'Can "Upgrade" only to "WebSocket".'),
+        ({"Upgrade": "websocket"}, 400, b'"Connection" must be "Upgrade".'),
+        (
+            {**UPGRADE_HEADERS, "Origin": "http://evil.example"},
+            403,
+            b"Cross origin websockets not allowed",
+        ),
+        ({**UPGRADE_HEADERS, "Sec-WebSocket-Version": "8"}, 426, b""),
+    ],
+)
+async def test_a_plain_http_get_gets_tornados_refusals(
+    headers: dict[str, str], status: int, body: bytes
+) -> None:
+    app, _ = make_app()
+    async with client(app) as http:
+        response = await http.get("/ws", headers=headers)
+    assert (response.status_code, response.content) == (status, body)
+
+
+async def test_a_valid_upgrade_arriving_as_plain_http_gets_400_and_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app, _ = make_app()
+    async with client(app) as http:
+        response = await http.get("/ws", headers=UPGRADE_HEADERS)
+    assert response.status_code == 400
+    assert "arrived as plain HTTP" in caplog.text
+
+
+class AuthHandler(RecordingHandler):
+    def set_default_headers(self) -> None:
+        self.set_header("X-Default", "yes")
+
+    def get_current_user(self) -> str | None:
+        value = self.get_signed_cookie("user")
+        return value.decode() if value else None
+
+    async def prepare(self) -> None:
+        if self.get_argument("deny", None):
+            raise HTTPError(401)
+        self.set_header("X-Prepared", self.get_argument("room", "lobby"))
+        self.set_cookie("visited", "1")
+        self.xsrf_token  # noqa: B018  # sets the _xsrf cookie on first use
+
+    def open(self) -> None:
+        self.write_message({"user": self.current_user, "room": self.get_argument("room")})
+
+
+async def test_prepare_cookies_arguments_and_current_user_work_during_the_handshake() -> None:
+    app, _ = make_app(AuthHandler, cookie_secret="s3cret")
+    headers = {"Cookie": f"user={_signed_cookie(app, 'user', 'ada')}"}
+    async with websocket_connect(app, "/ws?room=blue", headers=headers) as ws:
+        assert ws.accepted
+        assert ws.headers["X-Default"] == "yes"
+        assert ws.headers["X-Prepared"] == "blue"
+        cookies = ws.headers.get_list("Set-Cookie")
+        assert any(c.startswith("visited=1") for c in cookies)
+        assert any(c.startswith("_xsrf=") for c in cookies)
+        assert await ws.receive_json() == {"user": "ada", "room": "blue"}
+
+
+def _signed_cookie(app: Application, name: str, value: str) -> str:
+    from tornadoish.security import create_signed_value
+
+    return create_signed_value(app.settings["cookie_secret"], name, value).decode()
+
+
+async def test_an_http_error_in_prepare_refuses_the_handshake_with_that_status() -> None:
+    app, record = make_app(AuthHandler, cookie_secret="s3cret")
+    async with websocket_connect(app, "/ws?deny=1") as ws:
+        assert ws.rejection is not None
+        assert ws.rejection.status == 401
+    assert record.close_calls == 0
+
+
+# -- errors and closing -----------------------------------------------------------------
+
+
+class FailingOpenHandler(RecordingHandler):
+    def open(self) -> None:
+        raise RuntimeError("open broke")
+
+    def on_message(self, message: str | bytes) -> None:
+        self.record.events.append(message)
+
+
+class FailingMessageHandler(RecordingHandler):
+    async def on_message(self, message: str | bytes) -> None:
+        await anyio.lowlevel.checkpoint()
+        raise RuntimeError("on_message broke")
+
+
+@pytest.mark.parametrize(
+    ("handler", "text"),
+    [(FailingOpenHandler, "open broke"), (FailingMessageHandler, "on_message broke")],
+)
+async def test_an_exception_in_open_or_on_message_is_logged_and_closes_with_1011(
+    handler: type[WebSocketHandler], text: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app, record = make_app(handler)
+    async with websocket_connect(app, "/ws") as ws:
+        if handler is FailingMessageHandler:
+            await ws.send_text("boom")
+        assert await ws.wait_closed() == (1011, "")
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.name for r in errors] == ["tornadoish.application"]
+    assert text in caplog.text
+    caplog.clear()
+    assert record.events == []
+    assert (record.close_calls, record.close_code) == (1, 1011)
+
+
+async def test_a_server_initiated_close_sends_code_and_reason_then_calls_on_close_once() -> None:
+    app, record = make_app()
+    async with websocket_connect(app, "/ws") as ws:
+        await ws.send_text("close")
+        assert await ws.wait_closed() == (4000, "asked to")
+        with pytest.raises(RuntimeError, match="not open"):
+            await ws.send_text("after")
+    assert (record.close_calls, record.close_code, record.close_reason) == (1, 4000, "asked to")
+    assert len(record.errors) == 1
+
+
+@pytest.mark.parametrize(("code", "reason"), [(1000, ""), (1001, "going away"), (4321, "custom ✓")])
+async def test_the_clients_close_code_and_reason_reach_on_close(code: int, reason: str) -> None:
+    app, record = make_app()
+    async with websocket_connect(app, "/ws") as ws:
+        await ws.send_text("ping")
+        assert await ws.receive_text() == "ping"
+        await ws.close(code, reason)
+    assert (record.close_calls, record.close_code, record.close_reason) == (1, code, reason)
+    assert isinstance(record.errors[0], WebSocketClosedError)
+
+
+class CloseThenWriteHandler(RecordingHandler):
+    def on_message(self, message: str | bytes) -> None:
+        self.close()
+        attempts: list[Callable[[], object]] = [lambda: self.write_message("x"), self.ping]
+        for attempt in attempts:
+            try:
+                attempt()
+            except WebSocketClosedError as exc:
+                self.record.errors.append(exc)
+        self.close()  # a second close does nothing
+
+
+async def test_writing_or_pinging_after_close_raises_websocket_closed_error() -> None:
+    app, record = make_app(CloseThenWriteHandler)
+    async with websocket_connect(app, "/ws") as ws:
+        await ws.send_text("go")
+        assert await ws.wait_closed() == (1000, "")
+    assert len(record.errors) == 3  # write, ping, and the write in on_close
+
+
+class PendingWriteHandler(RecordingHandler):
+    async def on_message(self, message: str | bytes) -> None:
+        pending = self.write_message("reply")
+        self.record.events.append("queued")
+        await pending
+        self.record.events.append("sent")
+
+
+async def test_awaiting_write_message_returns_once_the_message_went_out() -> None:
+    app, record = make_app(PendingWriteHandler)
+    async with websocket_connect(app, "/ws") as ws:
+        await ws.send_text("go")
+        assert await ws.receive_text() == "reply"
+    assert record.events == ["queued", "sent"]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [b"x" * 11, "y" * 11, "é" * 6],  # 12 bytes of UTF-8
+)
+async def test_a_message_over_websocket_max_message_size_closes_with_1009(
+    message: str | bytes,
+) -> None:
+    app, record = make_app(websocket_max_message_size=10)
+    async with websocket_connect(app, "/ws") as ws:
+        await ws.send_text("x" * 10)
+        assert await ws.receive_text() == "x" * 10
+        if isinstance(message, bytes):
+            await ws.send_bytes(message)
+        else:
+            await ws.send_text(message)
+        assert await ws.wait_closed() == (1009, "message too big")
+    assert record.close_code == 1009
+
+
+class PingHandler(RecordingHandler):
+    def on_message(self, message: str | bytes) -> None:
+        try:
+            self.ping(b"are you there")
+        except NotImplementedError as exc:
+            self.write_message(str(exc))
+
+
+async def test_ping_raises_a_clear_error_under_asgi() -> None:
+    app, _ = make_app(PingHandler)
+    async with websocket_connect(app, "/ws") as ws:
+        await ws.send_text("go")
+        assert "not available under ASGI" in await ws.receive_text()
+
+
+async def test_ping_settings_get_one_warning_that_they_have_no_effect(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tornadoish.websocket._ping_settings_warned", False)
+    app, _ = make_app(websocket_ping_interval=10)
+    for _ in range(2):
+        async with websocket_connect(app, "/ws") as ws:
+            assert ws.accepted
+    warnings = [r for r in caplog.records if "no effect under ASGI" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+class OutputAfterAcceptHandler(RecordingHandler):
+    def open(self) -> None:
+        attempts: list[Callable[[], object]] = [
+            lambda: self.write("x"),
+            lambda: self.set_header("X-A", "b"),
+        ]
+        for attempt in attempts:
+            try:
+                attempt()
+            except RuntimeError as exc:
+                self.record.events.append(str(exc))
+
+
+async def test_http_output_methods_raise_once_the_websocket_is_open() -> None:
+    app, record = make_app(OutputAfterAcceptHandler)
+    async with websocket_connect(app, "/ws") as ws:
+        assert ws.accepted
+    assert record.events == ["Method not supported for Web Sockets"] * 2
+
+
+class ValidatingHandler(RecordingHandler):
+    def on_message(self, message: str | bytes) -> None:
+        attempts: list[Callable[[], object]] = [
+            lambda: self.close(1005),
+            lambda: self.close(999),
+            lambda: self.close(1000, "r" * 124),
+            lambda: self.write_message(42),  # type: ignore[arg-type]  # a deliberate mistake
+            lambda: self.write_message(b"\xff"),
+        ]
+        for attempt in attempts:
+            try:
+                attempt()
+            except (ValueError, TypeError) as exc:
+                self.record.events.append(type(exc).__name__)
+        self.write_message(b"bytes as text")
+
+
+async def test_invalid_close_codes_reasons_and_message_types_raise_precise_errors() -> None:
+    app, record = make_app(ValidatingHandler)
+    async with websocket_connect(app, "/ws") as ws:
+        await ws.send_text("go")
+        assert await ws.receive_text() == "bytes as text"
+    assert record.events == [
+        "ValueError",
+        "ValueError",
+        "ValueError",
+        "TypeError",
+        "UnicodeDecodeError",
+    ]
+
+
+async def test_path_groups_reach_open_and_a_post_gets_405() -> None:
+    class RoomHandler(WebSocketHandler):
+        def open(self, room: str, user: str | None = None) -> None:
+            self.write_message(f"{room}/{user}")
+
+    app = Application([(r"/room/(?P<room>\w+)", RoomHandler)])
+    async with websocket_connect(app, "/room/blue") as ws:
+        assert await ws.receive_text() == "blue/None"
+    async with client(app) as http:
+        response = await http.post("/room/blue")
+    assert response.status_code == 405
+    assert isinstance(response, httpx.Response)
