@@ -12,6 +12,7 @@ from tornadoish.request import HTTPServerRequest
 from tornadoish.routing import URLSpec, url
 from tornadoish.simple_handlers import ErrorHandler, RedirectHandler
 from tornadoish.static import StaticFileHandler
+from tornadoish.websocket import WebSocketClosedError, WebSocketHandler
 
 __version__ = "0.1.0.dev0"
 
@@ -28,6 +29,8 @@ __all__ = [
     "RequestHandler",
     "StaticFileHandler",
     "URLSpec",
+    "WebSocketClosedError",
+    "WebSocketHandler",
     "__version__",
     "addslash",
     "authenticated",
