@@ -297,23 +297,33 @@ async def test_host_without_a_matching_path_falls_back_to_wildcard_rules() -> No
     assert response.json()["handler"] == "b"
 
 
+def _default_host_app() -> Application:
+    app = Application([("/shared", BHandler)], default_host="www.example.com")
+    app.add_handlers(r"www\.example\.com", [("/", AHandler), ("/shared", AHandler)])
+    return app
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("headers", "handler"),
+    ("path", "headers", "status", "handler"),
     [
-        ({"Host": "unknown.test"}, "a"),  # default_host applies
-        ({"Host": "unknown.test", "X-Real-Ip": "10.0.0.1"}, "b"),  # not behind a proxy
+        ("/", {"Host": "unknown.test"}, 200, "a"),  # the default host's rules apply
+        ("/", {"Host": "unknown.test", "X-Real-Ip": "10.0.0.1"}, 404, None),  # not via a proxy
+        ("/shared", {"Host": "unknown.test"}, 200, "b"),  # a wildcard rule goes first
+        ("/shared", {"Host": "www.example.com"}, 200, "a"),
     ],
 )
-async def test_default_host_applies_unless_behind_a_proxy(
-    headers: dict[str, str], handler: str
+async def test_default_host_rules_apply_to_unknown_hosts_unless_behind_a_proxy(
+    path: str,
+    headers: dict[str, str],
+    status: int,
+    handler: str | None,
 ) -> None:
-    async with client(_host_app()) as http:
-        without_default = await http.get("/", headers=headers)
-    async with client(_host_app(default_host="www.example.com")) as http:
-        with_default = await http.get("/", headers=headers)
-    assert without_default.json()["handler"] == "b"
-    assert with_default.json()["handler"] == handler
+    async with client(_default_host_app()) as http:
+        response = await http.get(path, headers=headers)
+    assert response.status_code == status
+    if handler is not None:
+        assert response.json()["handler"] == handler
 
 
 @pytest.mark.anyio
