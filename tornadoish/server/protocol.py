@@ -13,7 +13,20 @@ Timers are loop handles, all cancelled in ``connection_lost`` whatever the cause
 * keep-alive (``timeout_keep_alive``): idle time between requests;
 * body (``timeout_body``): silence while the app waits in ``receive()``.
 
-The server knows nothing of the framework: it takes any ASGI 3 callable.
+Pipelining: requests are answered in order and a request is not parsed while the one
+before it is in flight. Reading goes on meanwhile (so that a client that vanishes is
+noticed and its app gets ``http.disconnect``), but only until ``limit_buffered_bytes``
+of pipelined bytes or unread body wait; then reading pauses.
+
+Half-close: an EOF after a complete request keeps the transport open until the response
+is written. The flip side: a client that closes its socket (FIN, not reset) while its
+app waits for ``http.disconnect`` is only noticed when the app writes.
+
+Where we depart from h11's defaults: HTTP/1.0 requests that ask for keep-alive get it
+(h11 is shown such heads as HTTP/1.1, see ``framing.py``).
+
+The server knows nothing of the framework: it takes any ASGI 3 callable. WebSocket
+upgrades are not handled yet; :meth:`HTTPProtocol._upgrade` is where they will hook in.
 """
 
 from __future__ import annotations
