@@ -18,6 +18,9 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -1651,3 +1654,143 @@ async def test_authenticated_matches(
 async def test_addslash_and_removeslash_match(path: str) -> None:
     async with differential(auth_rules) as pair:
         await pair.same(path)
+
+
+# -- static files ----------------------------------------------------------------------------
+
+
+_MODIFIED = datetime.datetime(2020, 5, 6, 7, 8, 9, tzinfo=datetime.UTC).timestamp()
+
+
+@pytest.fixture
+def static_root(tmp_path: Path) -> Path:
+    root = tmp_path / "static"
+    (root / "sub").mkdir(parents=True)
+    (root / "empty-dir").mkdir()
+    (root / "hello.txt").write_bytes(b"hello, static world\n")
+    (root / "page.html").write_bytes(b"<h1>page</h1>")
+    (root / "data.json").write_bytes(b'{"a": 1}')
+    (root / "blob.unknownext").write_bytes(bytes(range(256)))
+    (root / "empty.txt").write_bytes(b"")
+    (root / "sub" / "index.html").write_bytes(b"index of sub")
+    (root / "caf\u00e9.txt").write_bytes(b"accented")
+    (tmp_path / "secret.txt").write_bytes(b"outside the root")
+    for file in root.rglob("*"):
+        os.utime(file, (_MODIFIED, _MODIFIED))  # Last-Modified and If-Modified-Since
+    return root
+
+
+def static_spec(root: Path) -> Callable[[Web], AppSpec]:
+    def spec(web: Web) -> AppSpec:
+        class Url(web.RequestHandler):
+            def get(self, path: str) -> None:
+                self.write(self.static_url(path, include_version=self.get_argument("v", "") != "0"))
+
+        return AppSpec(
+            rules=[
+                (r"/url/(.*)", Url),
+                (r"/files/(.*)", web.StaticFileHandler, {"path": str(root)}),
+                (
+                    r"/indexed/(.*)",
+                    web.StaticFileHandler,
+                    {"path": str(root), "default_filename": "index.html"},
+                ),
+            ],
+            settings={"static_path": str(root)},
+        )
+
+    return spec
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "method", "headers"),
+    [
+        ("/static/hello.txt", "GET", {}),
+        ("/static/hello.txt", "HEAD", {}),
+        ("/static/page.html", "GET", {}),
+        ("/static/data.json", "GET", {}),
+        ("/static/blob.unknownext", "GET", {}),
+        ("/static/empty.txt", "GET", {}),
+        ("/static/caf%C3%A9.txt", "GET", {}),
+        ("/static/sub/index.html", "GET", {}),
+        ("/static/missing.txt", "GET", {}),
+        ("/static/sub", "GET", {}),  # a directory without default_filename: 403
+        ("/static/sub/", "GET", {}),
+        ("/indexed/sub", "GET", {}),  # redirected to the trailing slash
+        ("/indexed/sub/", "GET", {}),
+        ("/indexed/empty-dir/", "GET", {}),
+        ("/static/%2E%2E/secret.txt", "GET", {}),  # outside the root: 403
+        ("/static/..%2Fsecret.txt", "GET", {}),
+        ("/files/hello.txt", "GET", {}),
+        ("/files/", "GET", {}),
+        ("/static/hello.txt", "POST", {}),
+        ("/static/hello.txt", "PUT", {}),
+        # Conditional requests.
+        ("/static/hello.txt", "GET", {"If-Modified-Since": "Wed, 06 May 2020 07:08:09 GMT"}),
+        ("/static/hello.txt", "GET", {"If-Modified-Since": "Wed, 06 May 2020 07:08:08 GMT"}),
+        ("/static/hello.txt", "GET", {"If-Modified-Since": "Thu, 01 Jan 2099 00:00:00 GMT"}),
+        ("/static/hello.txt", "GET", {"If-Modified-Since": "not a date"}),
+        ("/static/hello.txt", "GET", {"If-None-Match": "*"}),
+        ("/static/hello.txt", "GET", {"If-None-Match": '"nope"'}),
+        (
+            "/static/hello.txt",
+            "GET",
+            {"If-None-Match": '"nope"', "If-Modified-Since": "Wed, 06 May 2020 07:08:09 GMT"},
+        ),
+        # Byte ranges.
+        ("/static/hello.txt", "GET", {"Range": "bytes=0-4"}),
+        ("/static/hello.txt", "GET", {"Range": "bytes=7-"}),
+        ("/static/hello.txt", "GET", {"Range": "bytes=-6"}),
+        ("/static/hello.txt", "GET", {"Range": "bytes=0-1000"}),
+        ("/static/hello.txt", "GET", {"Range": "bytes=-1000"}),
+        ("/static/hello.txt", "GET", {"Range": "bytes=100-200"}),  # 416
+        ("/static/hello.txt", "GET", {"Range": "bytes=5-2"}),
+        ("/static/hello.txt", "GET", {"Range": "bytes=0-1,3-4"}),  # several: ignored
+        ("/static/hello.txt", "GET", {"Range": "items=0-4"}),
+        ("/static/hello.txt", "GET", {"Range": "bytes=-0"}),
+        ("/static/empty.txt", "GET", {"Range": "bytes=0-"}),
+        ("/static/hello.txt", "HEAD", {"Range": "bytes=0-4"}),
+        ("/static/hello.txt", "GET", {"Range": "bytes=0-4", "If-None-Match": "*"}),
+        # static_url()
+        ("/url/hello.txt", "GET", {}),
+        ("/url/hello.txt?v=0", "GET", {}),
+        ("/url/missing.txt", "GET", {}),  # no version; logged at ERROR by both
+    ],
+)
+async def test_static_files_match(
+    path: str,
+    method: str,
+    headers: dict[str, str],
+    static_root: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with differential(static_spec(static_root)) as pair:
+        # POST: a 405, whose Allow header is a deliberate difference (tested above).
+        await pair.same(path, method, headers=headers, ignore=["Allow"])
+    if path == "/url/missing.txt":
+        assert_error_logged(caplog, "Could not open static file")
+
+
+@pytest.mark.anyio
+async def test_versioned_static_urls_are_cached_for_ten_years_on_both(static_root: Path) -> None:
+    async with differential(static_spec(static_root)) as pair:
+        url = (await pair.same("/url/hello.txt")).body.decode()
+        # Expires is ten years from now: from the clock, so compared by presence only.
+        response = await pair.same(url, ignore=["Expires"])
+        exchange = await pair.fetch(url)
+    assert response.header("Cache-Control") == "max-age=315360000"
+    assert exchange.tornado.header("Expires") is not None
+    assert exchange.tornadoish.header("Expires") is not None
+
+
+@pytest.mark.anyio
+async def test_static_path_with_nul_is_deliberately_404_on_tornadoish_500_on_tornado(
+    static_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # tornadoish/static.py documents it: Tornado's os.stat raises ValueError on a NUL.
+    async with differential(static_spec(static_root)) as pair:
+        exchange = await pair.fetch("/static/hello%00.txt")
+    assert exchange.tornado.status == 500
+    assert_error_logged(caplog, "ValueError", frameworks=["tornado"])
+    assert exchange.tornadoish.status == 404
