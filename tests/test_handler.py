@@ -1495,3 +1495,193 @@ def test_allowed_methods_include_head_for_get_and_are_cached() -> None:
     assert Multi._allowed_methods() == ("GET", "DELETE")
     assert GetPostHandler._allowed_methods() == ("GET", "HEAD", "POST")
     assert GetPostHandler._allowed_methods() is GetPostHandler._allowed_methods()
+
+
+# -- less travelled paths -----------------------------------------------------------------
+
+
+class SuperGetHandler(RequestHandler):
+    def get(self) -> None:
+        super().get()
+
+    def post(self) -> None:
+        self.write("post")
+
+
+async def test_calling_an_unimplemented_base_method_is_a_405_with_allow() -> None:
+    response = await fetch(SuperGetHandler)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, HEAD, POST"
+
+
+@pytest.mark.parametrize("status", [204, 304])
+async def test_http_error_with_a_no_body_status_sends_no_body(status: int) -> None:
+    class NoBodyError(RequestHandler):
+        def get(self) -> None:
+            raise HTTPError(status)
+
+    start, body = await raw(NoBodyError)
+    assert start["status"] == status
+    assert body["body"] == b""
+    assert b"content-type" not in header_map(start)
+
+
+class LateFailures(RequestHandler):
+    def initialize(self, action: str) -> None:
+        self.action = action
+
+    def get(self) -> None:
+        self.finish("sent")
+        if self.action == "finish":
+            raise Finish("ignored")
+        raise ValueError("after finish")
+
+
+async def test_finish_raised_after_finishing_changes_nothing() -> None:
+    response = await fetch(LateFailures, handler_kwargs={"action": "finish"})
+    assert (response.status_code, response.text) == (200, "sent")
+
+
+async def test_exception_after_finishing_is_logged_without_an_error_page(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    response = await fetch(LateFailures, handler_kwargs={"action": "raise"})
+    assert (response.status_code, response.text) == (200, "sent")
+    [record] = pop_records(caplog, "tornadoish.application")
+    assert record.getMessage().startswith("Uncaught exception GET /")
+
+
+class BrokenLogger(RequestHandler):
+    def get(self) -> None:
+        raise ValueError("original")
+
+    def log_exception(self, *args: Any) -> None:
+        raise RuntimeError("logger broke")
+
+
+async def test_failing_log_exception_is_logged_and_the_error_page_still_sent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    response = await fetch(BrokenLogger)
+    assert response.status_code == 500
+    assert response.text == DEFAULT_PAGE.format(500, "Internal Server Error")
+    messages = [r.getMessage() for r in pop_records(caplog, "tornadoish.application")]
+    assert messages == ["Error in exception logger"]
+
+
+class ExplicitLength(RequestHandler):
+    def get(self) -> None:
+        self.set_header("Content-Length", 5)
+        self.write("12345")
+
+
+async def test_handler_set_content_length_is_kept() -> None:
+    start, body = await raw(ExplicitLength)
+    assert header_map(start)[b"content-length"] == b"5"
+    assert body["body"] == b"12345"
+
+
+class BrokenCloseObserver(DisconnectObserver):
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        raise RuntimeError("close hook broke")
+
+
+async def test_failing_on_connection_close_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    events: list[str] = []
+    app = Application([("/", BrokenCloseObserver, {"events": events})])
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        raise AssertionError("nothing is sent to a gone client")
+
+    await app(http_scope(method="POST"), receive, send)
+    assert events == ["on_connection_close", "on_finish"]
+    messages = [r.getMessage() for r in pop_records(caplog, "tornadoish.application")]
+    assert messages == ["Uncaught exception in on_connection_close"]
+
+
+class LongPoll(RequestHandler):
+    def initialize(self, events: list[str]) -> None:
+        self.events = events
+        self.closed = anyio.Event()
+
+    async def get(self) -> None:
+        with anyio.fail_after(5):
+            await self.closed.wait()
+        self.events.append("get saw the close")
+
+    def on_connection_close(self) -> None:
+        self.events.append("on_connection_close")
+        self.closed.set()
+
+
+async def test_on_connection_close_fires_while_the_verb_method_waits() -> None:
+    events: list[str] = []
+    app = Application([("/", LongPoll, {"events": events})])
+    sent: list[Message] = []
+    await app(http_scope(), _disconnect_after_request(), _collect(sent))
+    assert events == ["on_connection_close", "get saw the close"]
+    assert sent == []
+
+
+def _disconnect_after_request() -> Any:
+    messages: list[Message] = [{"type": "http.disconnect"}, {"type": "http.request", "body": b""}]
+
+    async def receive() -> Message:
+        return messages.pop()
+
+    return receive
+
+
+def _collect(sent: list[Message]) -> Any:
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    return send
+
+
+@pytest.mark.parametrize("call", ["get_argument", "get_body_argument", "get_body_arguments"])
+async def test_malformed_form_body_is_a_400_for_every_reader(
+    call: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = await fetch(
+        ArgumentHandler,
+        "POST",
+        handler_kwargs={"call": call, "args": ("a",)},
+        content=b"garbage",
+        headers={"Content-Type": "multipart/form-data; boundary=B"},
+    )
+    assert response.status_code == 400
+    caplog.clear()
+
+
+@pytest.mark.parametrize(
+    ("path", "url"),
+    [
+        ("/r/a%0Ab", "/{0}"),  # a line break would split the Location header
+        ("/r/%2F%5Bx", "/{0}"),  # "//[x": not even a parsable host
+        ("/r/evil.test", "http://{0}/"),  # the template fixes the scheme, not the host
+    ],
+)
+async def test_redirect_handler_refuses_unsafe_targets(
+    path: str, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = await fetch(
+        RedirectHandler, path=path, pattern="/r/(.*)", handler_kwargs={"url": url}
+    )
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    caplog.clear()
+
+
+async def test_error_handler_is_not_masked_by_the_xsrf_check() -> None:
+    response = await fetch(
+        ErrorHandler,
+        "POST",
+        handler_kwargs={"status_code": 410},
+        settings={"xsrf_cookies": True, "cookie_secret": "s"},
+    )
+    assert response.status_code == 410

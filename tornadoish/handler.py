@@ -34,7 +34,8 @@ __all__ = ["RequestHandler", "stream_request_body"]
 
 
 def _unimplemented_method(self: RequestHandler, *args: Any, **kwargs: Any) -> None:
-    raise HTTPError(405)
+    # Reached when a handler calls e.g. super().get(); the 405 still lists Allow.
+    raise _MethodNotAllowed(self._allowed_methods())
 
 
 class _MethodNotAllowed(HTTPError):
