@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from pathlib import Path
 
 import pytest
@@ -288,5 +289,43 @@ async def test_error_response_lingers_discarding_input_until_the_client_closes()
     assert protocol.eof_received() is False
     assert transport.is_closing()
     assert linger_timer.cancelled()
+    await asyncio.sleep(0)
+    assert protocol not in protocol.state.connections
+
+
+FRAGMENTS = [
+    b"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc",
+    b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;x\r\nabc\r\n0\r\n\r\n",
+    b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    b"HEAD / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n",
+    b"\r\n",
+    b"GET http://a/b HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+]
+
+
+@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.anyio
+async def test_mangled_byte_streams_never_break_the_protocol(seed: int) -> None:
+    rng = random.Random(seed)
+    stream = bytearray(b"".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(1, 6))))
+    for _ in range(rng.randint(0, 4)):
+        stream[rng.randrange(len(stream))] = rng.choice(b"\r\n :;\x00\x7fAz09-")
+    protocol, transport = make_protocol(echo_app, limit_head_bytes=512, limit_body_bytes=64)
+    transport.half_close = rng.random() < 0.5
+    pos = 0
+    while pos < len(stream) and not transport.is_closing():
+        step = rng.randint(1, 40)
+        protocol.data_received(bytes(stream[pos : pos + step]))
+        pos += step
+        await asyncio.sleep(0)
+    if not transport.is_closing():
+        protocol.eof_received()
+    await settle(protocol)
+    for raw in transport.data.split(b"HTTP/1.1 ")[1:]:
+        assert raw[:3].isdigit()
+    if not transport.is_closing():
+        transport.close()
     await asyncio.sleep(0)
     assert protocol not in protocol.state.connections
