@@ -467,6 +467,25 @@ async def test_versions_are_cached_unless_static_hash_cache_is_off(
     assert after_reset.text.endswith(new_version)
 
 
+class SmallVersionsStatic(StaticFileHandler):
+    MAX_VERSION_CONTENT_SIZE = 4
+
+
+async def test_a_file_too_large_to_hash_is_served_without_version_or_etag(
+    site: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = Application(
+        [("/link", LinkHandler)], static_path=str(site), static_handler_class=SmallVersionsStatic
+    )
+    async with app_client(app) as http:
+        served = await http.get("/static/digits.txt")
+        link = await http.get("/link?path=digits.txt")
+    assert served.content == DIGITS
+    assert "Etag" not in served.headers
+    assert link.text == "/static/digits.txt"
+    assert "larger than MAX_VERSION_CONTENT_SIZE" in caplog.text  # at INFO, not ERROR
+
+
 # -- settings wiring -------------------------------------------------------------------
 
 

@@ -280,7 +280,7 @@ class StaticFileHandler(RequestHandler):
             for chunk in chunks:
                 size += len(chunk)
                 if size > cls.MAX_VERSION_CONTENT_SIZE:
-                    raise ValueError(
+                    raise _TooLargeToHash(
                         f"content is larger than MAX_VERSION_CONTENT_SIZE "
                         f"({cls.MAX_VERSION_CONTENT_SIZE} bytes)"
                     )
@@ -360,6 +360,10 @@ class StaticFileHandler(RequestHandler):
         # not wait for a large file. Two threads may both hash a file; both agree.
         try:
             version = cls.get_content_version(abs_path)
+        except _TooLargeToHash as exc:
+            # A large video is no error: it is served, without version or ETag.
+            gen_log.info("No version for static file %r: %s", abs_path, exc)
+            version = None
         except Exception as exc:
             gen_log.error("Could not open static file %r: %s", abs_path, exc)
             version = None
@@ -370,6 +374,10 @@ class StaticFileHandler(RequestHandler):
                 del hashes[next(iter(hashes))]
             hashes[abs_path] = version
         return version or None
+
+
+class _TooLargeToHash(ValueError):
+    """The content is larger than ``MAX_VERSION_CONTENT_SIZE``."""
 
 
 def _overridden(cls: type[StaticFileHandler], name: str) -> bool:
