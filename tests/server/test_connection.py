@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -434,3 +435,24 @@ async def test_client_disconnect_leaves_no_log_noise(
         await asyncio.gather(*server.protocols[0].tasks, return_exceptions=True)
     assert outcome == ["http.request", "http.disconnect", "ClientDisconnected"]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.anyio
+async def test_an_httpx_client_gets_keep_alive_streams_and_uploads(serve: ServeFn) -> None:
+    import httpx
+
+    server = await serve(echo_app)
+
+    async def upload() -> AsyncIterator[bytes]:
+        for part in (b"ab", b"cd"):
+            yield part
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+        first = await client.get("/a?x=1")
+        streamed = await client.post("/b", content=upload())
+        expect = await client.post("/c", content=b"x" * 10_000, headers={"Expect": "100-continue"})
+    assert first.json()["query"] == "x=1"
+    assert streamed.json()["body"] == "abcd"
+    assert any(h == ["transfer-encoding", "chunked"] for h in streamed.json()["headers"])
+    assert len(expect.json()["body"]) == 10_000
+    assert len(server.protocols) == 1
