@@ -209,10 +209,19 @@ class Pair:
         headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> Exchange:
-        """Send one request to each framework (Tornado first) and return both answers."""
+        """Send one request to each framework (Tornado first) and return both answers.
+
+        ``kwargs`` go to ``httpx.AsyncClient.request``; a callable ``content`` is called
+        once per framework (a streamed body, an async iterator, can be sent only once).
+        """
         merged = {"Host": DEFAULT_HOST, **(headers or {})}
+        content = kwargs.pop("content", None)
         answers = []
         for client in self._clients:
+            if callable(content):
+                kwargs["content"] = content()
+            elif content is not None:
+                kwargs["content"] = content
             response = await client.request(method, url, headers=merged, **kwargs)
             # Each client would keep the cookies its framework set and send them next
             # time: the two would no longer get the same request.

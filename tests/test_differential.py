@@ -19,7 +19,7 @@ import asyncio
 import datetime
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -1794,3 +1794,69 @@ async def test_static_path_with_nul_is_deliberately_404_on_tornadoish_500_on_tor
     assert exchange.tornado.status == 500
     assert_error_logged(caplog, "ValueError", frameworks=["tornado"])
     assert exchange.tornadoish.status == 404
+
+
+# -- streamed request bodies -----------------------------------------------------------------
+
+
+def streaming_rules(web: Web) -> Rules:
+    @web.stream_request_body
+    class Upload(web.RequestHandler):
+        def prepare(self) -> None:
+            self.received: list[bytes] = []
+            self.body_in_prepare = self.request.body
+
+        async def data_received(self, chunk: bytes) -> None:
+            await asyncio.sleep(0)
+            self.received.append(chunk)
+
+        def put(self) -> None:
+            self.write(
+                {
+                    "body": b"".join(self.received).decode("latin-1"),
+                    "request.body": self.request.body.decode("latin-1"),
+                    "body in prepare": self.body_in_prepare.decode("latin-1"),
+                }
+            )
+
+    @web.stream_request_body
+    class RejectEarly(web.RequestHandler):
+        def prepare(self) -> None:
+            raise web.HTTPError(403)
+
+        def data_received(self, chunk: bytes) -> None:
+            raise AssertionError("no body for a rejected request")
+
+    return [("/upload", Upload), ("/reject", RejectEarly)]
+
+
+async def _chunked(parts: list[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "content"),
+    [
+        ("/upload", b""),
+        ("/upload", b"small body"),
+        ("/upload", bytes(range(256)) * 300),
+        ("/reject", b"refused"),
+    ],
+)
+async def test_streamed_request_bodies_match(path: str, content: bytes) -> None:
+    async with differential(streaming_rules) as pair:
+        await pair.same(path, "PUT", content=content)
+
+
+@pytest.mark.anyio
+async def test_chunked_request_bodies_match() -> None:
+    async with differential(streaming_rules) as pair:
+        response = await pair.same(
+            "/upload", "PUT", content=lambda: _chunked([b"one ", b"", b"two ", b"three"])
+        )
+    assert b'"body": "one two three"' in response.body
+    async with differential(echo_body_rules) as pair:
+        response = await pair.same("/", "POST", content=lambda: _chunked([b"buffered ", b"chunks"]))
+    assert response.body == b"buffered chunks"
