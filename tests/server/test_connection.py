@@ -134,6 +134,28 @@ async def test_request_cap_per_connection_closes_after_the_last_response(serve: 
 
 
 @pytest.mark.anyio
+async def test_pipelined_requests_beyond_the_cap_are_not_answered(serve: ServeFn) -> None:
+    server = await serve(echo_app, limit_requests_per_connection=2)
+    client = await server.connect()
+    client.send(b"".join(GET % i for i in range(4)))
+    assert [(await client.reply()).json()["path"] for _ in range(2)] == ["/0", "/1"]
+    assert await client.read_all() == b""
+    assert server.state.total_requests == 2
+
+
+@pytest.mark.anyio
+async def test_responses_during_server_shutdown_carry_connection_close(serve: ServeFn) -> None:
+    server = await serve(echo_app)
+    client = await server.connect()
+    await client.exchange(GET % 1)
+    server.state.shutting_down = True
+    client.send(GET % 2)
+    reply = await client.reply()
+    assert reply.header(b"connection") == b"close"
+    assert await client.closed()
+
+
+@pytest.mark.anyio
 async def test_half_closed_client_still_gets_its_response(serve: ServeFn) -> None:
     async def slow_app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
         await asyncio.sleep(0.05)
