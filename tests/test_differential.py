@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tornado.template
 
 from tests.differential import (
     AppSpec,
@@ -1860,3 +1861,61 @@ async def test_chunked_request_bodies_match() -> None:
     async with differential(echo_body_rules) as pair:
         response = await pair.same("/", "POST", content=lambda: _chunked([b"buffered ", b"chunks"]))
     assert response.body == b"buffered chunks"
+
+
+# -- templates through a tornado.template.Loader ----------------------------------------------
+
+_TEMPLATES = {
+    "base.html": "<title>{% block title %}base{% end %}</title>{% block body %}{% end %}",
+    "page.html": (
+        '{% extends "base.html" %}{% block title %}{{ title }}{% end %}{% block body %}'
+        "{% for item in items %}<li>{{ item }}</li>{% end %}"
+        "|{{ request.path }}|{{ request.uri }}|{{ handler.greeting }}|{{ current_user }}"
+        '|{{ reverse_url("rendered", "a b") }}|{{ static_url("hello.txt", include_version=False) }}'
+        "|{% raw '<raw>' %}|{{ json_encode({'a': '</x>'}) }}|{{ url_escape('a b&') }}"
+        "|{{ squeeze('  a   b ') }}|{{ xhtml_escape('<&>') }}{% end %}"
+    ),
+    "fragment.html": "{% module Template('missing.html') %}",
+}
+
+
+def template_spec(root: Path) -> Callable[[Web], AppSpec]:
+    loader = tornado.template.Loader(str(root))
+
+    def spec(web: Web) -> AppSpec:
+        class Rendered(web.RequestHandler):
+            greeting = "hi <you>"
+
+            def get_current_user(self) -> str:
+                return "ann & bob"
+
+            def get(self, name: str) -> None:
+                self.render("page.html", title=f"<{name}>", items=["x", "<y>"])
+
+        class RenderString(web.RequestHandler):
+            greeting = "plain"
+
+            def get(self) -> None:
+                html = self.render_string("page.html", title="s", items=[])
+                self.set_header("Content-Type", "text/plain")
+                self.write(html.upper())
+
+        return AppSpec(
+            rules=[
+                web.url(r"/render/(.*)", Rendered, name="rendered"),
+                ("/render-string", RenderString),
+            ],
+            settings={"template_loader": loader, "static_path": str(root)},
+        )
+
+    return spec
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/render/a%20b?q=1", "/render-string"])
+async def test_tornado_templates_render_the_same(path: str, tmp_path: Path) -> None:
+    for name, text in _TEMPLATES.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "hello.txt").write_text("hello")
+    async with differential(template_spec(tmp_path)) as pair:
+        await pair.same(path)
