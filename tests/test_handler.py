@@ -1685,3 +1685,38 @@ async def test_error_handler_is_not_masked_by_the_xsrf_check() -> None:
         settings={"xsrf_cookies": True, "cookie_secret": "s"},
     )
     assert response.status_code == 410
+
+
+class ConcurrentFlushes(RequestHandler):
+    def initialize(self, sent: list[Message], seen: list[tuple[int, list[bytes]]]) -> None:
+        self.sent = sent
+        self.seen = seen
+
+    async def get(self) -> None:
+        async def part(number: int) -> None:
+            self.write(f"p{number};")
+            await self.flush()
+            self.seen.append((number, [m["body"] for m in self.sent if "body" in m]))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(part, 1)
+            group.start_soon(part, 2)
+
+
+async def test_concurrent_flush_awaiters_each_return_after_their_bytes_were_sent() -> None:
+    sent: list[Message] = []
+    seen: list[tuple[int, list[bytes]]] = []
+    app = Application([("/", ConcurrentFlushes, {"sent": sent, "seen": seen})])
+
+    async def slow_send(message: Message) -> None:
+        for _ in range(3):
+            await anyio.lowlevel.checkpoint()
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    await app(http_scope(), receive, slow_send)
+    assert sorted(number for number, _ in seen) == [1, 2]
+    for number, bodies in seen:
+        assert f"p{number};".encode() in bodies

@@ -17,6 +17,8 @@ import re
 from collections.abc import Generator
 from typing import Any
 
+import anyio
+
 from tornadoish import _asgi
 from tornadoish._cookies import CookiesMixin
 from tornadoish.compression import GzipEncoder
@@ -63,6 +65,9 @@ class OutputMixin(CookiesMixin):
     _queue: list[tuple[int, list[tuple[bytes, bytes]] | None, bytes, bool]]
     _responder: _asgi.Responder | None
     _sending: bool
+    # Set when the current sender has drained the queue; made only when a second
+    # caller has to wait for it (concurrent flush()/finish() awaiters).
+    _send_done: anyio.Event | None = None
     _client_gone: bool
     _body_path: str | None = None  # set by _finish_with_file
     _gzip: GzipEncoder | None = None
@@ -227,7 +232,14 @@ class OutputMixin(CookiesMixin):
 
     async def _send_queued(self) -> None:
         """Send every queued message in order (concurrent callers wait their turn)."""
-        if self._sending or self._client_gone:
+        if self._client_gone:
+            return
+        if self._sending:
+            # The active sender drains the whole queue, this caller's messages too;
+            # returning before it is done would break "awaiting means sent".
+            if self._send_done is None:
+                self._send_done = anyio.Event()
+            await self._send_done.wait()
             return
         responder = self._responder
         if responder is None:
@@ -250,6 +262,9 @@ class OutputMixin(CookiesMixin):
             raise
         finally:
             self._sending = False
+            if self._send_done is not None:
+                self._send_done.set()
+                self._send_done = None
 
     def _finish_with_file(self, path: str, size: int) -> bool:
         """Finish with the file at ``path`` (``size`` bytes) as the whole body, sent by
