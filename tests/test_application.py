@@ -487,3 +487,20 @@ async def test_root_path_left_out_of_path_by_older_servers_still_routes() -> Non
     assert sent[0]["status"] == 200
     body = json.loads(sent[1]["body"])
     assert (body["path"], body["reverse"]) == ("/t/user/bob", "/t/user/a%20b")
+
+
+@pytest.mark.anyio
+async def test_access_log_below_the_logger_level_is_not_emitted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="tornadoish.access")
+    async with client(Application([(r"/s/(\d+)", StatusHandler)])) as http:
+        await http.get("/s/404")
+    assert [r for r in caplog.records if r.name == "tornadoish.access"] == []
+
+
+@pytest.mark.anyio
+async def test_lifespan_ignores_messages_it_does_not_know() -> None:
+    driver = LifespanDriver("startup", "something-new", "shutdown")
+    sent = await driver.run(Application())
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
