@@ -172,6 +172,18 @@ def test_a_live_unix_socket_or_another_file_is_never_replaced(tmp_path: Path) ->
 
 
 @pytest.mark.anyio
+async def test_an_inherited_unix_socket_file_is_left_to_its_owner(tmp_path: Path) -> None:
+    path = str(tmp_path / "app.sock")
+    owner = socket.socket(socket.AF_UNIX)
+    owner.bind(path)
+    owner.listen()
+    running = await start_server(app, ServerConfig(fd=os.dup(owner.fileno())))
+    await running.close()
+    assert await anyio.Path(path).exists()
+    owner.close()
+
+
+@pytest.mark.anyio
 async def test_serves_an_inherited_listening_socket() -> None:
     sock = socket.create_server(("127.0.0.1", 0))
     port = sock.getsockname()[1]

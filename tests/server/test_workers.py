@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import importlib.machinery
 import os
 import signal
 import socket
 import sys
 import threading
+import time
 import types
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -214,6 +217,37 @@ def test_stop_during_the_restart_backoff_ends_at_once() -> None:
 
     running.call(stop_soon)
     assert running.finish() == 1  # the killed worker's exit code was not 0
+
+
+def test_workers_share_a_unix_socket_and_the_supervisor_removes_its_file(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "app.sock")
+    supervisor = Supervisor(pid_worker, ServerConfig(uds=path), count=2)
+    loop = asyncio.new_event_loop()
+    pids: set[int] = set()
+
+    def client() -> None:
+        # Until both workers answered: each then has its SIGTERM handler in place.
+        deadline = time.monotonic() + PROCESS_WAIT
+        while len(pids) < 2 and time.monotonic() < deadline:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(PROCESS_WAIT)
+                with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
+                    sock.connect(path)  # the supervisor may not have bound it yet
+                    if answer := sock.recv(64):
+                        pids.add(int(answer))
+        loop.call_soon_threadsafe(supervisor.stop)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        assert loop.run_until_complete(asyncio.wait_for(supervisor.run(), PROCESS_WAIT)) == 0
+    finally:
+        loop.close()
+        thread.join(PROCESS_WAIT)
+    assert len(pids) == 2
+    assert not os.path.exists(path)
 
 
 def test_stop_before_run_is_an_error() -> None:

@@ -41,9 +41,11 @@ __all__ = [
     "Server",
     "bind_sockets",
     "listen",
+    "remove_unix_socket_files",
     "run",
     "serve",
     "start_server",
+    "unix_socket_files",
 ]
 
 logger = logging.getLogger("tornadoish.server.error")
@@ -165,6 +167,28 @@ def _adopt_fd(fd: int, backlog: int) -> socket.socket:
     return sock
 
 
+def unix_socket_files(sockets: list[socket.socket]) -> dict[str, int]:
+    """The socket files of ``sockets`` bound to a path, with their inode numbers."""
+    files: dict[str, int] = {}
+    for sock in sockets:
+        if sock.family != socket.AF_UNIX:
+            continue
+        path = sock.getsockname()
+        # Abstract (Linux) and unnamed sockets have no file.
+        if isinstance(path, str) and path and not path.startswith("\0"):
+            with contextlib.suppress(OSError):
+                files[path] = os.stat(path).st_ino
+    return files
+
+
+def remove_unix_socket_files(files: dict[str, int]) -> None:
+    """Remove each socket file that is still the one we bound (not a successor's)."""
+    for path, inode in files.items():
+        with contextlib.suppress(OSError):
+            if os.stat(path).st_ino == inode:
+                os.unlink(path)
+
+
 def _ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
     if config.ssl_certfile is None:
         return None
@@ -217,9 +241,9 @@ class Server:
         self.state = ServerState()
         self._sockets = sockets
         self._addresses = [_address_of(sock) for sock in sockets]
-        self._unix_files = {
-            path: os.stat(path).st_ino for path in self._addresses if isinstance(path, str)
-        }
+        # Socket files this server created (from config.uds), removed when it closes. A
+        # socket handed over by fd belongs to whoever bound it (a supervisor, systemd).
+        self._unix_files = unix_socket_files(sockets) if config.fd is None else {}
         self._ssl_context = ssl_context
         self._lifespan = Lifespan(app, config, self.state.lifespan_state)
         self._servers: list[asyncio.Server] = []
@@ -388,11 +412,7 @@ class Server:
             server.close()
         for sock in self._sockets:
             sock.close()
-        for path, inode in self._unix_files.items():
-            # Remove the socket file only if it is still ours (not a successor's).
-            with contextlib.suppress(OSError):
-                if os.stat(path).st_ino == inode:
-                    os.unlink(path)
+        remove_unix_socket_files(self._unix_files)
         self._unix_files.clear()
 
     def _connection_made(self, protocol: object, transport: asyncio.BaseTransport) -> None:

@@ -29,6 +29,8 @@ from tornadoish.server.runner import (
     EXIT_STARTUP_FAILED,
     _format_address,
     bind_sockets,
+    remove_unix_socket_files,
+    unix_socket_files,
 )
 
 __all__ = ["Supervisor", "WorkerCommand", "reuse_port_available", "run_workers"]
@@ -107,6 +109,8 @@ class Supervisor:
         """Bind, run the workers until stopped, and return the exit code."""
         self._stopping = asyncio.Event()
         sockets = _bind_for_workers(self._config, self._count)
+        # Workers get the socket by fd and leave its file alone; it is ours to remove.
+        files = unix_socket_files(sockets) if self._config.fd is None else {}
         try:
             for sock in sockets:
                 os.set_inheritable(sock.fileno(), True)
@@ -125,6 +129,7 @@ class Supervisor:
         finally:
             for sock in sockets:
                 sock.close()
+            remove_unix_socket_files(files)
         if self._failure is not None:
             return self._failure
         if self._signals_received > 1:
@@ -234,7 +239,13 @@ def _describe(sockets: list[socket.socket], config: ServerConfig) -> str:
 
 
 def run_workers(command: WorkerCommand, config: ServerConfig) -> int:
-    """Run ``config.workers`` worker processes until signalled; return the exit code."""
+    """Run ``config.workers`` worker processes until signalled; return the exit code.
+
+    POSIX only: workers inherit their socket as a file descriptor.
+    """
+    if os.name != "posix":  # pragma: no cover - exercised on Windows only
+        logger.error("several workers need a POSIX system (sockets passed by fd)")
+        return EXIT_STARTUP_FAILED
     try:
         return asyncio.run(Supervisor(command, config, count=config.workers).run())
     except OSError as exc:
