@@ -276,6 +276,7 @@ def test_request_from_scope_without_raw_path_quotes_the_path() -> None:
     ("server", "host"),
     [
         (("10.1.1.1", 8080), "10.1.1.1:8080"),
+        (("::1", 8080), "[::1]:8080"),
         (("/tmp/unix.sock", None), "127.0.0.1"),
         (None, "127.0.0.1"),
     ],
@@ -285,7 +286,9 @@ def test_host_without_a_host_header_comes_from_the_server(
 ) -> None:
     scope = http_scope(headers=[])
     scope["server"] = server
-    assert _asgi.request_from_scope(scope).host == host
+    request = _asgi.request_from_scope(scope)
+    assert request.host == host
+    assert request.full_url() == f"http://{host}/"
 
 
 def test_request_without_client_has_no_remote_ip() -> None:

@@ -57,7 +57,12 @@ def request_from_scope(scope: Scope, proxies: TrustedProxies | None = None) -> H
     host = headers.get("Host")
     if not host:
         server = scope.get("server")
-        host = f"{server[0]}:{server[1]}" if server and server[1] is not None else "127.0.0.1"
+        if server and server[1] is not None:
+            # RFC 3986 §3.2.2: an IPv6 address in a host[:port] is bracketed.
+            address = f"[{server[0]}]" if ":" in server[0] else server[0]
+            host = f"{address}:{server[1]}"
+        else:
+            host = "127.0.0.1"
     remote_ip = client[0] if client else None
     protocol = _SCHEME_PROTOCOL.get(scope.get("scheme", "http"), "http")
     if proxies:
