@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import importlib.machinery
 import os
 import signal
@@ -20,6 +21,7 @@ import httpx
 import pytest
 
 from tests.server.apps import PROCESS_WAIT, ServerProcess
+from tornadoish.server import workers
 from tornadoish.server.config import ServerConfig
 from tornadoish.server.reload import reload_available, run_with_reload
 from tornadoish.server.workers import (
@@ -248,6 +250,24 @@ def test_workers_share_a_unix_socket_and_the_supervisor_removes_its_file(
         thread.join(PROCESS_WAIT)
     assert len(pids) == 2
     assert not os.path.exists(path)
+
+
+STUBBORN_WORKER = PID_WORKER.replace("lambda *_: sys.exit(0)", "signal.SIG_IGN")
+
+
+def test_a_second_signal_forces_and_then_kills_stubborn_workers(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(workers, "_EXIT_MARGIN", 0.05)
+    running = InProcessSupervisor(
+        command=lambda fd: [sys.executable, "-c", STUBBORN_WORKER, str(fd)]
+    )
+    running.pid()  # serving, with SIGTERM ignored
+    for _ in range(2):
+        running.call(functools.partial(running.supervisor._on_signal, signal.SIGTERM))
+    assert running.finish() == 1
+    assert "Supervisor: second SIGTERM; forcing the workers to exit" in caplog.messages
+    assert any("did not exit in time; killing it" in m for m in caplog.messages)
 
 
 def test_stop_before_run_is_an_error() -> None:
