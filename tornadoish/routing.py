@@ -122,7 +122,10 @@ def _reverse_template(regex: re.Pattern[str]) -> tuple[str, int] | None:
     return "".join(pieces), regex.groups
 
 
-_REGEX_SPECIALS = frozenset("[]{}*+?|^$.\\")
+# Regex syntax that makes a fragment more than a literal. An unescaped '.' is not
+# here: Tornado apps write r"/api/v1.0/(\w+)" and reverse it, and the literal '.'
+# still matches the pattern's '.'.
+_REGEX_SPECIALS = frozenset("[]{}*+?|^$\\")
 
 
 def _unescape_literal(fragment: str) -> str | None:
