@@ -171,6 +171,16 @@ async def test_half_closed_client_still_gets_its_response(serve: ServeFn) -> Non
 
 
 @pytest.mark.anyio
+async def test_half_closed_client_gets_every_pipelined_response(serve: ServeFn) -> None:
+    server = await serve(echo_app)
+    client = await server.connect()
+    client.send(GET % 1 + GET % 2)
+    client.shut_wr()
+    assert [(await client.reply()).json()["path"] for _ in range(2)] == ["/1", "/2"]
+    assert await client.closed()
+
+
+@pytest.mark.anyio
 async def test_slowloris_head_is_cut_off_at_the_absolute_deadline_with_408(
     serve: ServeFn,
 ) -> None:

@@ -329,3 +329,14 @@ async def test_mangled_byte_streams_never_break_the_protocol(seed: int) -> None:
         transport.close()
     await asyncio.sleep(0)
     assert protocol not in protocol.state.connections
+
+
+@pytest.mark.anyio
+async def test_eof_after_pipelined_requests_still_answers_all_of_them() -> None:
+    protocol, transport = make_protocol(echo_app)
+    protocol.data_received(GET + GET.replace(b"/ ", b"/2 "))
+    assert protocol.eof_received() is True
+    await settle(protocol)
+    assert transport.data.count(b"HTTP/1.1 200 OK") == 2
+    assert b'"path": "/2"' in transport.data
+    assert transport.is_closing()

@@ -240,12 +240,9 @@ class HTTPProtocol(asyncio.Protocol):
             self._body_timer.cancel()
             self._body_timer = None
         conn = self.conn
-        if (
-            conn.our_state is not h11.DONE
-            or self._eof
-            or self._shutdown
-            or self.state.shutting_down
-        ):
+        # After the client's EOF, h11 decides: requests it already holds (pipelined
+        # before a half-close) are still answered; otherwise it ends in ConnectionClosed.
+        if conn.our_state is not h11.DONE or self._shutdown or self.state.shutting_down:
             if conn.their_state is h11.SEND_BODY:
                 self._linger()
             else:
