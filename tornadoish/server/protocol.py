@@ -96,7 +96,6 @@ class HTTPProtocol(asyncio.Protocol):
         self._closing = False
         self._closed = False
         self._shutdown = False
-        self._eof = False
         self._reading_paused = False
         self._processing = False
         self._again = False
@@ -177,7 +176,6 @@ class HTTPProtocol(asyncio.Protocol):
         self._process()
 
     def eof_received(self) -> bool:
-        self._eof = True
         if self._closing:
             self._close()
             return False
