@@ -28,9 +28,13 @@ from tornadoish.request import HTTPServerRequest
 
 __all__ = ["HeaderValue", "OutputMixin"]
 
-# RFC 9110 §5.5: field values must not carry CR, LF, NUL or other controls; Tornado
-# refuses all of \x00-\x1f to stop response splitting.
-UNSAFE_HEADER_VALUE_RE = re.compile(r"[\x00-\x1f]")
+# RFC 9110 §5.5: field values must not carry CR, LF, NUL or other controls (HTAB is
+# allowed); they would split or forge the response. Tornado's set, DEL included.
+UNSAFE_HEADER_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# What a header value may hold (RFC 9110 §5.5: HTAB, SP, VCHAR, obs-text): nothing
+# beyond latin-1 either, so a bad value fails in set_header() with a clean 500 rather
+# than at send time, when no error page can be sent any more. Tornado's rule.
+_VALID_HEADER_VALUE_RE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 # RFC 9110 §5.1: a field name is a token.
 _HEADER_NAME_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 9112 §4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ). An empty reason is
@@ -140,7 +144,7 @@ class OutputMixin(CookiesMixin):
             return format_timestamp(value)
         else:
             raise TypeError(f"unsupported header value {value!r}")
-        if UNSAFE_HEADER_VALUE_RE.search(text):
+        if not _VALID_HEADER_VALUE_RE.fullmatch(text):
             raise ValueError(f"unsafe header value {text!r}")
         return text
 
