@@ -105,6 +105,13 @@ def output_rules(web: Web) -> Rules:
             self.set_header("X-Naive", datetime.datetime(2021, 6, 7, 8, 9, 10))
             self.write("headers")
 
+    class HeaderValue(web.RequestHandler):
+        def get(self) -> None:
+            # Raw, not get_argument(): that would turn control characters into spaces.
+            value = self.request.query_arguments["v"][0].decode("utf-8")
+            self.set_header("X-Value", value)
+            self.add_header("X-Added", value.encode("utf-8"))
+
     class NoContentType(web.RequestHandler):
         def get(self) -> None:
             self.clear_header("Content-Type")
@@ -144,6 +151,7 @@ def output_rules(web: Web) -> Rules:
         (r"/status/(\d+)", Status),
         (r"/reason/(\d+)", Reason),
         ("/headers", HeaderOps),
+        ("/header-value", HeaderValue),
         ("/no-content-type", NoContentType),
         ("/204", NoContent),
         ("/length", ExplicitLength),
@@ -175,6 +183,13 @@ def output_rules(web: Web) -> Rules:
         "/reason/200?reason=a%0D%0Ab",  # CR/LF is refused
         "/reason/200?reason=tab%09and%C3%A9",
         "/headers",
+        "/header-value?v=plain",
+        "/header-value?v=tab%09inside",  # HTAB is allowed in a field value
+        "/header-value?v=caf%C3%A9",  # latin-1 (obs-text) passes
+        "/header-value?v=%E2%82%AC",  # beyond latin-1: 500 from set_header
+        "/header-value?v=del%7F",  # DEL: 500
+        "/header-value?v=split%0D%0AX-Evil:%201",  # CR/LF: 500
+        "/header-value?v=nul%00",
         "/no-content-type",
         "/204",  # no body, no Content-Type, no Content-Length
         "/length",
@@ -277,6 +292,16 @@ def error_rules(web: Web) -> Rules:
             if kind == "send-error-reason":
                 self.send_error(400, reason="Custom Reason")
                 return
+            if kind == "send-error-204":
+                self.send_error(204)
+                return
+            if kind == "send-error-304":
+                self.send_error(304)
+                return
+            if kind == "204":
+                raise web.HTTPError(204)
+            if kind == "200":
+                raise web.HTTPError(200)
             raise AssertionError(kind)
 
     class SetStatusThenFinishRaise(web.RequestHandler):
@@ -315,6 +340,10 @@ def error_rules(web: Web) -> Rules:
         "missing",  # MissingArgumentError -> 400
         "send-error",
         "send-error-reason",
+        "send-error-204",
+        "send-error-304",
+        "204",
+        "200",  # an "error" page with status 200
     ],
 )
 async def test_http_errors_and_finish_match(kind: str, caplog: pytest.LogCaptureFixture) -> None:
@@ -431,6 +460,20 @@ def exception_rules(web: Web) -> Rules:
         def get(self) -> None:
             self.set_header("X-Bad", "a\r\nInjected: 1")
 
+    class RedirectAfterFlush(web.RequestHandler):
+        async def get(self) -> None:
+            self.write("streamed ")
+            await self.flush()
+            self.redirect("/elsewhere")
+
+    class BadJson(web.RequestHandler):
+        def get(self) -> None:
+            self.write({"not serializable": object()})
+
+    class ComplexReverse(web.RequestHandler):
+        def get(self, *args: str) -> None:
+            self.write(self.reverse_url("complex", "x"))
+
     class OnFinishRaises(web.RequestHandler):
         def get(self) -> None:
             self.write("sent before on_finish")
@@ -455,6 +498,9 @@ def exception_rules(web: Web) -> Rules:
         ("/unsafe-header", UnsafeHeader),
         ("/error-after-flush", ErrorAfterFlush),
         ("/on-finish-raises", OnFinishRaises),
+        ("/redirect-after-flush", RedirectAfterFlush),
+        ("/bad-json", BadJson),
+        web.url(r"/complex/((a|b)+)", ComplexReverse, name="complex"),
     ]
 
 
@@ -472,6 +518,9 @@ def exception_rules(web: Web) -> Rules:
         ("/unsafe-header", "ValueError"),
         ("/error-after-flush", "ValueError"),
         ("/on-finish-raises", "boom in on_finish"),
+        ("/redirect-after-flush", "Cannot redirect after headers have been written"),
+        ("/bad-json", "TypeError"),
+        ("/complex/a", "reverse"),  # a pattern too complex to reverse
     ],
 )
 async def test_uncaught_exceptions_match(
@@ -572,6 +621,8 @@ def lifecycle_rules(web: Web, finished: list[str]) -> Rules:
         ("/async", "GET"),
         ("/nowhere", "GET"),  # default 404 page
         ("/nowhere", "POST"),
+        ("/nowhere", "HEAD"),
+        ("/prepare-raises", "HEAD"),
     ],
 )
 async def test_lifecycle_matches(path: str, method: str) -> None:
@@ -675,6 +726,9 @@ def redirect_rules(web: Web) -> Rules:
         "/open/%5C%5Cevil.example",  # browsers treat a backslash like a slash
         "/open-scheme/evil.example",
         "/open-host/evil.example",
+        "/pos/del%7F",  # DEL is not: 400
+        "/pos/crlf%0D%0A",
+        "/pos/%E2%82%AC",
     ],
 )
 async def test_redirects_match(path: str) -> None:
@@ -1875,7 +1929,6 @@ _TEMPLATES = {
         "|{% raw '<raw>' %}|{{ json_encode({'a': '</x>'}) }}|{{ url_escape('a b&') }}"
         "|{{ squeeze('  a   b ') }}|{{ xhtml_escape('<&>') }}{% end %}"
     ),
-    "fragment.html": "{% module Template('missing.html') %}",
 }
 
 
