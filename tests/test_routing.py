@@ -206,6 +206,8 @@ def test_non_capturing_groups_are_not_arguments() -> None:
         (r"/100%/(\w+)", ("x",), "/100%/x"),  # a literal '%' survives formatting
         (r"/p/(\w+)-(\w+)", ("x", "y"), "/p/x-y"),
         (r"/api/v1.0/(\w+)", ("x",), "/api/v1.0/x"),  # an unescaped '.' as Tornado apps write
+        (r"/article/(\d+)/?", (5,), "/article/5"),  # an optional trailing slash is left out
+        (r"/a\.?b/(\w+)", ("x",), "/ab/x"),
     ],
 )
 def test_reverse_builds_escaped_paths(pattern: str, args: tuple[Any, ...], expected: str) -> None:
@@ -229,6 +231,8 @@ def test_reverse_with_the_wrong_argument_count_raises_value_error(args: tuple[An
         r"/\d+/(x)",  # a class escape as a literal
         r"/a|b",  # alternation
         r"/a+",
+        r"/a??",  # a lazy optional: not a plain optional character
+        r"/(x)?",  # an optional group
         "/a\\",  # '$' appended after a backslash is a literal '$', then nothing
     ],
 )

@@ -131,6 +131,7 @@ _REGEX_SPECIALS = frozenset("[]{}*+?|^$\\")
 def _unescape_literal(fragment: str) -> str | None:
     """Undo regex escapes of a literal fragment; None if it holds real regex syntax."""
     out: list[str] = []
+    after_literal = False  # the previous token was one literal character
     chars = iter(fragment)
     for char in chars:
         if char == "\\":
@@ -138,10 +139,17 @@ def _unescape_literal(fragment: str) -> str | None:
             if not escaped or escaped.isalnum():
                 return None  # \d, \w, ... are character classes, not literals
             out.append(escaped)
+            after_literal = True
+        elif char == "?" and after_literal:
+            # An optional character, typically Tornado's trailing r"/?": the path
+            # without it still matches.
+            out.pop()
+            after_literal = False
         elif char in _REGEX_SPECIALS:
             return None
         else:
             out.append(char)
+            after_literal = True
     return "".join(out)
 
 
