@@ -181,6 +181,15 @@ class _TrackedProtocol(HTTPProtocol):
     server_record: Server
     lost = False
 
+    def __init__(self, app: ASGIApp, config: ServerConfig, state: ServerState) -> None:
+        super().__init__(app, config, state)
+        # Set when the transport first asks us to stop writing (its buffer is full).
+        self.write_paused = asyncio.Event()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self.write_paused.set()
+
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         self.lost = True

@@ -488,3 +488,29 @@ async def test_an_httpx_client_gets_keep_alive_streams_and_uploads(serve: ServeF
     assert any(h == ["transfer-encoding", "chunked"] for h in streamed.json()["headers"])
     assert len(expect.json()["body"]) == 10_000
     assert len(server.protocols) == 1
+
+
+@pytest.mark.anyio
+async def test_a_client_that_stops_reading_stalls_the_app_not_memory(serve: ServeFn) -> None:
+    chunk = b"x" * 65536
+    total = 8 * 1024 * 1024
+    finished = asyncio.Event()
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(total // len(chunk)):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        finished.set()
+
+    server = await serve(app)
+    client = await server.connect()
+    client.send(GET % 1)
+    (protocol,) = server.protocols
+    async with asyncio.timeout(WAIT):
+        await protocol.write_paused.wait()
+    assert not finished.is_set()
+    assert protocol.transport.get_write_buffer_size() < 1024 * 1024
+    reply = await client.reply()
+    assert len(reply.body) == total
+    assert finished.is_set()
