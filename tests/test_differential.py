@@ -973,8 +973,7 @@ def argument_rules(web: Web) -> Rules:
         def get(self) -> None:
             self.report()
 
-        def post(self) -> None:
-            self.report()
+        post = put = patch = delete = options = get
 
     class Required(web.RequestHandler):
         def get(self, which: str) -> None:
@@ -1074,6 +1073,13 @@ _URLENCODED = {"Content-Type": "application/x-www-form-urlencoded"}
 async def test_body_arguments_match(query: str, body: bytes, headers: dict[str, str]) -> None:
     async with differential(argument_rules) as pair:
         await pair.same("/args" + query, "POST", content=body, headers=headers)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE", "OPTIONS"])
+async def test_form_bodies_are_parsed_for_every_method_on_both(method: str) -> None:
+    async with differential(argument_rules) as pair:
+        await pair.same("/args?a=q", method, content=b"a=body", headers=_URLENCODED)
 
 
 @pytest.mark.anyio
