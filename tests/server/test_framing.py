@@ -81,6 +81,11 @@ def test_framer_hands_over_a_head_only_once_it_is_complete() -> None:
             PLAIN_HEAD,
         ),
         (b"GET / HTTP/1.0\r\n\r\n", b"GET / HTTP/1.0\r\n\r\n", PLAIN_HEAD),
+        (
+            b"GET / HTTP/1.0\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n",
+            b"GET / HTTP/1.0\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n",
+            PLAIN_HEAD,
+        ),
     ],
 )
 def test_framer_shows_h11_an_http10_keep_alive_head_as_http11(

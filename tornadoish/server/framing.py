@@ -249,7 +249,8 @@ class RequestFramer:
             return None, RequestRejected(431, "Request Header Fields Too Large", "too many")
         codings: list[bytes] | None = None
         lengths: list[bytes] | None = None
-        keep_alive = has_host = False
+        connection: set[bytes] = set()
+        has_host = False
         for line in lines[1:]:
             first = line[:1]
             if first in (b" ", b"\t"):
@@ -268,8 +269,7 @@ class RequestFramer:
                     lengths = lengths or []
                     lengths.extend(value.split(b","))
                 elif http_10 and name == b"connection":
-                    tokens = {t.strip(b" \t\r").lower() for t in value.split(b",")}
-                    keep_alive = b"keep-alive" in tokens and b"close" not in tokens
+                    connection.update(t.strip(b" \t\r").lower() for t in value.split(b","))
             elif http_10 and first in (b"h", b"H"):
                 has_host = has_host or line.partition(b":")[0].lower() == b"host"
         if codings is not None:
@@ -281,7 +281,7 @@ class RequestFramer:
             error = None
         if error is not None:
             return None, error
-        if keep_alive:
+        if b"keep-alive" in connection and b"close" not in connection:
             headers = [line.rstrip(b"\r") for line in lines[1:]]
             if not has_host:
                 headers.append(b"Host: ")
