@@ -6,13 +6,14 @@ import asyncio
 import concurrent.futures
 import datetime
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
-from tornadoish.ioloop import IOLoop
+from tornadoish.ioloop import IOLoop, PeriodicCallback
 from tornadoish.server.config import ServerConfig
 from tornadoish.server.runner import listen
 from tornadoish.types import ASGIReceive, ASGISend, Scope
@@ -203,3 +204,87 @@ def test_a_classic_tornado_program_runs(io_loop: IOLoop) -> None:
     IOLoop.current().start()
     assert responses[0].text == "classic"
     io_loop.run_sync(server.close)
+
+
+def test_periodic_callback_repeats_until_stopped(io_loop: IOLoop) -> None:
+    calls: list[float] = []
+
+    def tick() -> None:
+        calls.append(io_loop.time())
+        if len(calls) == 3:
+            periodic.stop()
+            io_loop.stop()
+
+    periodic = PeriodicCallback(tick, 5)
+    assert not periodic.is_running()
+    io_loop.add_callback(periodic.start)
+    io_loop.start()
+    assert len(calls) == 3
+    assert not periodic.is_running()
+    assert calls == sorted(calls)
+
+
+def test_periodic_callback_awaits_coroutines_and_survives_errors(
+    io_loop: IOLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[str] = []
+
+    async def tick() -> None:
+        calls.append("tick")
+        await asyncio.sleep(0)
+        if len(calls) == 1:
+            raise ValueError("first tick fails")
+        periodic.stop()
+        io_loop.stop()
+
+    periodic = PeriodicCallback(tick, datetime.timedelta(milliseconds=2), jitter=0.5)
+    io_loop.add_callback(periodic.start)
+    io_loop.start()
+    assert calls == ["tick", "tick"]
+    assert "first tick fails" in caplog.text
+    caplog.clear()
+
+
+def test_periodic_callback_skips_runs_missed_by_a_slow_callback(
+    io_loop: IOLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[float] = []
+
+    def slow_tick() -> None:
+        calls.append(io_loop.time())
+        if len(calls) == 1:
+            time.sleep(0.035)  # overruns three 10 ms periods: they are skipped
+            raise RuntimeError("a failing sync callback is logged")
+        periodic.stop()
+        io_loop.stop()
+
+    periodic = PeriodicCallback(slow_tick, 10)
+    started: list[float] = []
+
+    def start() -> None:
+        started.append(io_loop.time())
+        periodic.start()
+
+    io_loop.add_callback(start)
+    io_loop.start()
+    assert len(calls) == 2
+    # Runs stay on the 10 ms grid: the one after the overrun is at +50 ms, not a
+    # catch-up run right when the slow one returned (about +45 ms).
+    assert calls[1] - started[0] >= 0.05 - 1e-6
+    assert "Exception in callback" in caplog.text
+    caplog.clear()
+
+
+def test_periodic_callback_needs_a_positive_period() -> None:
+    with pytest.raises(ValueError, match="callback_time must be positive"):
+        PeriodicCallback(lambda: None, 0)
+
+
+def test_clear_current_leaves_the_thread_without_a_loop() -> None:
+    def check() -> None:
+        loop = IOLoop.current()
+        IOLoop.clear_current()
+        assert IOLoop.current(instance=False) is None
+        loop.close()
+
+    in_thread(check)

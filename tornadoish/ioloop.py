@@ -19,12 +19,14 @@ import datetime
 import functools
 import inspect
 import logging
+import math
+import random
 import warnings
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
-__all__ = ["IOLoop"]
+__all__ = ["IOLoop", "PeriodicCallback"]
 
 app_log = logging.getLogger("tornadoish.application")
 
@@ -94,6 +96,11 @@ class IOLoop:
     def instance() -> IOLoop:
         """Deprecated in Tornado; the same as ``current()``."""
         return IOLoop.current()
+
+    @staticmethod
+    def clear_current() -> None:
+        """Leave the current thread without a current loop (deprecated in Tornado too)."""
+        asyncio.set_event_loop(None)
 
     def make_current(self) -> None:
         """Make this loop the current thread's loop (deprecated in Tornado too)."""
@@ -243,6 +250,87 @@ class IOLoop:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             app_log.error("Exception in callback", exc_info=task.exception())
+
+
+class PeriodicCallback:
+    """Call ``callback`` every ``callback_time`` milliseconds once ``start()`` is called.
+
+    As in Tornado: a call that overruns skips the missed runs rather than queueing
+    them; a coroutine callback is awaited before the next run is scheduled;
+    ``jitter`` (0-1) spreads each interval by up to that fraction either way.
+    """
+
+    def __init__(
+        self,
+        callback: Callable[[], Any],
+        callback_time: float | datetime.timedelta,
+        jitter: float = 0,
+    ) -> None:
+        if isinstance(callback_time, datetime.timedelta):
+            callback_time = callback_time.total_seconds() * 1000
+        if callback_time <= 0:
+            raise ValueError(f"callback_time must be positive, got {callback_time!r}")
+        self.callback = callback
+        self.callback_time = callback_time
+        self.jitter = jitter
+        self._running = False
+        self._timeout: asyncio.TimerHandle | None = None
+        self._io_loop: IOLoop | None = None
+        self._next_timeout = 0.0
+
+    def start(self) -> None:
+        """Start calling (the first call is one interval from now)."""
+        self._io_loop = IOLoop.current()
+        self._running = True
+        self._next_timeout = self._io_loop.time()
+        self._schedule_next()
+
+    def stop(self) -> None:
+        self._running = False
+        if self._timeout is not None:
+            self._timeout.cancel()
+            self._timeout = None
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def _run(self) -> None:
+        if not self._running:
+            return
+        try:
+            result = self.callback()
+        except Exception:
+            app_log.exception("Exception in callback %r", self.callback)
+            result = None
+        if inspect.isawaitable(result):
+            assert self._io_loop is not None
+            task = _as_future(result)
+            self._io_loop._tasks.add(task)
+            task.add_done_callback(self._after_coroutine)
+        else:
+            self._schedule_next()
+
+    def _after_coroutine(self, task: asyncio.Future[Any]) -> None:
+        assert self._io_loop is not None
+        self._io_loop._task_done(task)
+        self._schedule_next()
+
+    def _schedule_next(self) -> None:
+        if not self._running:
+            return
+        assert self._io_loop is not None
+        current = self._io_loop.time()
+        period = self.callback_time / 1000.0
+        if self.jitter:
+            period *= 1 + self.jitter * (random.random() - 0.5)
+        if self._next_timeout <= current:
+            # Skip the runs that an overrunning callback missed.
+            missed = math.floor((current - self._next_timeout) / period)
+            self._next_timeout += (missed + 1) * period
+        else:
+            # The timer fired a little early (clock resolution): still one period on.
+            self._next_timeout += period
+        self._timeout = self._io_loop.call_at(self._next_timeout, self._run)
 
 
 def _as_future(awaitable: Awaitable[_T]) -> asyncio.Future[_T]:

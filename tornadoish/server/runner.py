@@ -225,7 +225,8 @@ class Server:
     """One listening server: its sockets, connections, lifespan and shutdown.
 
     Made by ``start_server()`` or ``listen()``. ``stop()`` begins a graceful shutdown
-    and returns at once; ``close()`` does the same and waits for it to finish.
+    and returns at once; ``close()`` does the same and waits for it to finish (also on
+    leaving ``async with await start_server(app, config) as server:``).
     """
 
     def __init__(
@@ -305,6 +306,12 @@ class Server:
     async def wait_closed(self) -> None:
         """Wait until a shutdown begun by ``stop()``, ``close()`` or a signal is done."""
         await self._closed.wait()
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
     def force_close(self) -> None:
         """Abort every connection now and skip the lifespan shutdown (second Ctrl-C)."""
