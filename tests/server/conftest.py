@@ -11,7 +11,9 @@ import contextlib
 import dataclasses
 import json
 import socket
+import ssl
 import struct
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -149,6 +151,7 @@ class Server:
         self.clients: list[Client] = []
         self.port = 0
         self.unix_path: str | None = None
+        self.client_ssl: ssl.SSLContext | None = None
         self.all_lost = asyncio.Event()
         self.all_lost.set()
 
@@ -160,7 +163,9 @@ class Server:
         if self.unix_path is not None:
             reader, writer = await asyncio.open_unix_connection(self.unix_path)
         else:
-            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", self.port, ssl=self.client_ssl
+            )
         client = Client(reader, writer)
         self.clients.append(client)
         return client
@@ -196,6 +201,24 @@ class _TrackedProtocol(HTTPProtocol):
         self.server_record.lost()
 
 
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and its key (paths)."""
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = str(directory / "cert.pem"), str(directory / "key.pem")
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=localhost", "-keyout", key, "-out", cert),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return cert, key
+
+
 @pytest.fixture
 async def serve() -> AsyncIterator[ServeFn]:
     """``await serve(app, **config_fields)`` starts a server; all is torn down after."""
@@ -206,6 +229,7 @@ async def serve() -> AsyncIterator[ServeFn]:
         *,
         unix_path: str | None = None,
         state: ServerState | None = None,
+        tls: tuple[str, str] | None = None,
         **fields: Any,
     ) -> Server:
         config = ServerConfig(**fields)
@@ -223,7 +247,12 @@ async def serve() -> AsyncIterator[ServeFn]:
             listener = await loop.create_unix_server(factory, unix_path)
             server.unix_path = unix_path
         else:
-            listener = await loop.create_server(factory, "127.0.0.1", 0)
+            server_ssl = None
+            if tls is not None:
+                server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                server_ssl.load_cert_chain(*tls)
+                server.client_ssl = ssl.create_default_context(cafile=tls[0])
+            listener = await loop.create_server(factory, "127.0.0.1", 0, ssl=server_ssl)
             server.port = listener.sockets[0].getsockname()[1]
         servers.append((listener, server))
         return server

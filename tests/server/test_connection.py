@@ -514,3 +514,27 @@ async def test_a_client_that_stops_reading_stalls_the_app_not_memory(serve: Serv
     reply = await client.reply()
     assert len(reply.body) == total
     assert finished.is_set()
+
+
+@pytest.mark.anyio
+async def test_tls_connections_get_https_scope_and_files_without_sendfile(
+    serve: ServeFn, certificate: tuple[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "f.bin"
+    data = bytes(range(256)) * 2000
+    path.write_bytes(data)
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        if scope["path"] == "/file":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.pathsend", "path": str(path)})
+        else:
+            await echo_app(scope, receive, send)
+
+    server = await serve(app, tls=certificate)
+    client = await server.connect()
+    assert (await client.exchange(GET % 1)).json()["scheme"] == "https"
+    assert (await client.exchange(b"GET /file HTTP/1.1\r\nHost: h\r\n\r\n")).body == data
+    bad = await client.exchange(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n")
+    assert bad.status == 400
+    assert await client.closed()
