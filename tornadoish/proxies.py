@@ -60,11 +60,12 @@ class TrustedProxies:
                 client = hop
                 if not self.trusts(hop):
                     break
-        else:
-            real_ip = headers.get("X-Real-Ip", "").strip()
-            if _is_ip(real_ip):
-                client = real_ip
-        proto = headers.get("X-Forwarded-Proto") or headers.get("X-Scheme") or ""
+        # Tornado's precedence (nginx setups commonly send both headers): X-Real-Ip
+        # over X-Forwarded-For, X-Scheme over X-Forwarded-Proto.
+        real_ip = headers.get("X-Real-Ip", "").strip()
+        if _is_ip(real_ip):
+            client = real_ip
+        proto = headers.get("X-Scheme") or headers.get("X-Forwarded-Proto") or ""
         proto = proto.split(",")[-1].strip().lower()
         return client, proto if proto in ("http", "https") else None
 
