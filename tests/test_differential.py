@@ -1978,3 +1978,34 @@ async def test_tornado_templates_render_the_same(path: str, tmp_path: Path) -> N
     (tmp_path / "hello.txt").write_text("hello")
     async with differential(template_spec(tmp_path)) as pair:
         await pair.same(path)
+
+
+# -- proxies: Tornado's xheaders=True against our trusted_proxies --------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Real-Ip": "10.1.2.3"},
+        {"X-Forwarded-For": "10.1.2.3"},
+        {"X-Forwarded-For": "203.0.113.9, 10.1.2.3"},
+        {"X-Forwarded-For": "not an ip"},
+        {"X-Real-Ip": "2001:db8::1"},
+        {"X-Real-Ip": "10.0.0.1", "X-Forwarded-For": "10.0.0.2"},
+        {"X-Scheme": "https"},
+        {"X-Forwarded-Proto": "https"},
+        {"X-Forwarded-Proto": "https, http"},
+        {"X-Forwarded-Proto": "gopher"},
+        {"X-Scheme": "http", "X-Forwarded-Proto": "https"},
+    ],
+)
+async def test_proxy_headers_from_a_trusted_peer_match(headers: dict[str, str]) -> None:
+    # The peer is 127.0.0.1 on both sides; Tornado trusts it with xheaders=True.
+    async with differential(
+        request_rules,
+        trusted_proxies=["127.0.0.1"],
+        tornado_server_options={"xheaders": True},
+    ) as pair:
+        await pair.same("/describe", headers=headers)
