@@ -614,7 +614,6 @@ def test_ipv6_addresses_are_bracketed_in_urls() -> None:
 
 @pytest.mark.anyio
 async def test_a_server_is_an_async_context_manager_that_closes() -> None:
-    async with await start_server(app, ServerConfig(port=0)) as running:
-        async with httpx.AsyncClient() as client:
-            assert (await client.get(running.urls[0] + "/")).text == "hello"
+    async with await start_server(app, ServerConfig(port=0)) as running, httpx.AsyncClient() as c:
+        assert (await c.get(running.urls[0] + "/")).text == "hello"
     assert running.state.shutting_down
