@@ -1999,13 +1999,33 @@ async def test_tornado_templates_render_the_same(path: str, tmp_path: Path) -> N
         {"X-Forwarded-Proto": "https, http"},
         {"X-Forwarded-Proto": "gopher"},
         {"X-Scheme": "http", "X-Forwarded-Proto": "https"},
+        {"X-Forwarded-For": "203.0.113.9, 127.0.0.1"},  # trusted hops are skipped
+        {"X-Forwarded-For": "127.0.0.1, 127.0.0.1"},
+        pytest.param(
+            {"X-Forwarded-Proto": "HTTPS"},
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="tornadoish lower-cases the forwarded scheme (tests/test_proxies.py "
+                "asserts it); Tornado ignores 'HTTPS'. Undocumented difference.",
+            ),
+        ),
     ],
 )
 async def test_proxy_headers_from_a_trusted_peer_match(headers: dict[str, str]) -> None:
-    # The peer is 127.0.0.1 on both sides; Tornado trusts it with xheaders=True.
+    # The peer is 127.0.0.1 on both sides; Tornado trusts it with xheaders=True, and
+    # trusted_downstream makes it skip trusted hops in X-Forwarded-For as we do.
     async with differential(
         request_rules,
         trusted_proxies=["127.0.0.1"],
-        tornado_server_options={"xheaders": True},
+        tornado_server_options={"xheaders": True, "trusted_downstream": ["127.0.0.1"]},
     ) as pair:
         await pair.same("/describe", headers=headers)
+
+
+@pytest.mark.anyio
+async def test_proxy_headers_are_ignored_by_default_on_both() -> None:
+    async with differential(request_rules) as pair:
+        response = await pair.same(
+            "/describe", headers={"X-Real-Ip": "10.1.2.3", "X-Forwarded-Proto": "https"}
+        )
+    assert b'"remote_ip": "127.0.0.1"' in response.body
