@@ -76,11 +76,25 @@ def build_parser() -> argparse.ArgumentParser:
     add("--port", type=int, help=f"TCP port, 0 for any free one (default {defaults.port})")
     add("--uds", metavar="PATH", help="listen on this unix socket instead of TCP")
     add("--fd", type=int, help="serve an already bound and listening socket")
-    add("--workers", type=int, help="number of worker processes (default 1)")
+    add("--workers", type=int, metavar="N", help="number of worker processes (default 1)")
     add("--reload", action="store_true", default=False, help="restart on .py file changes")
-    add("--log-level", choices=["critical", "error", "warning", "info", "debug"])
-    add("--no-access-log", dest="access_log", action="store_false", default=None)
-    add("--root-path", help="ASGI root_path: the prefix a proxy mounts the app under")
+    add(
+        "--log-level",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="logging level of the stderr log (default info)",
+    )
+    add(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        default=None,
+        help="do not log one line per request",
+    )
+    add(
+        "--root-path",
+        metavar="PATH",
+        help="ASGI root_path: the prefix a proxy mounts the app under",
+    )
     add("--proxy-headers", action="store_true", default=None, help="trust X-Forwarded-*")
     add(
         "--forwarded-allow-ips",
@@ -93,10 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--lifespan", choices=["auto", "on", "off"], help="ASGI lifespan mode (default auto)")
     for name, text in _TIMEOUTS:
         default = getattr(defaults, name)
-        add(_flag(name), type=float, metavar="SECONDS", help=f"{text} (default {default:g})")
+        add(_flag(name), type=float, metavar="SECONDS", help=f"{text}; default {default:g}")
     for name, text in _LIMITS:
         default = getattr(defaults, name)
-        add(_flag(name), type=int, metavar="N", help=f"{text} (default {default})")
+        shown = "no limit" if default is None else default
+        add(_flag(name), type=int, metavar="N", help=f"{text}; default {shown}")
     return parser
 
 
