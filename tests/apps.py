@@ -112,6 +112,11 @@ class CookieHandler(RequestHandler):
         self.write(self.get_cookie("seen", "none") or "")
 
 
+class LifespanStateHandler(RequestHandler):
+    def get(self) -> None:
+        self.write({"startups": self.settings["startups"]})
+
+
 class FormHandler(RequestHandler):
     def post(self) -> None:
         self.write({"name": self.get_argument("name"), "tags": self.get_arguments("tag")})
@@ -127,6 +132,13 @@ app = Application(
         (r"/stream", StreamHandler),
         (r"/cookie", CookieHandler),
         (r"/form", FormHandler),
+        (r"/lifespan", LifespanStateHandler),
         (r"/old/([0-9]+)", RedirectHandler, {"url": "/user/{0}", "permanent": False}),
-    ]
+    ],
+    startups=0,
 )
+
+
+@app.on_startup
+async def _count_startup() -> None:
+    app.settings["startups"] += 1

@@ -100,6 +100,7 @@ SERVERS = {"uvicorn": uvicorn_server, "hypercorn": hypercorn_server}
 
 @pytest.fixture(scope="module", params=sorted(SERVERS))
 async def http(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    app.settings["startups"] = 0  # each server runs the lifespan startup once
     async with (
         SERVERS[request.param]() as url,
         httpx.AsyncClient(base_url=url, timeout=START_STOP_TIMEOUT) as client,
@@ -185,3 +186,8 @@ async def test_keep_alive_serves_several_requests_on_one_connection(
 ) -> None:
     responses = [await http.get(f"/user/{n}") for n in range(3)]
     assert [r.text for r in responses] == ["user 0", "user 1", "user 2"]
+
+
+async def test_lifespan_startup_hooks_ran(http: httpx.AsyncClient) -> None:
+    response = await http.get("/lifespan")
+    assert response.json() == {"startups": 1}
