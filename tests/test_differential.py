@@ -2090,3 +2090,69 @@ def test_reverse_url_patterns_match(pattern: str, args: tuple[Any, ...]) -> None
     import tornadoish.web
 
     assert _reverse(tornadoish.web, pattern, args) == _reverse(tornado.web, pattern, args)
+
+
+def prefixed_static_spec(root: Path) -> Callable[[Web], AppSpec]:
+    base = static_spec(root)
+
+    def spec(web: Web) -> AppSpec:
+        made = base(web)
+        made.settings["static_url_prefix"] = "/assets/"
+        return made
+
+    return spec
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "path", ["/assets/hello.txt", "/static/hello.txt", "/url/hello.txt", "/url/sub/index.html"]
+)
+async def test_static_url_prefix_matches(path: str, static_root: Path) -> None:
+    async with differential(prefixed_static_spec(static_root)) as pair:
+        await pair.same(path)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "method", "headers"),
+    [
+        ("/static/long.txt", "GET", {}),
+        ("/static/long.txt", "HEAD", {}),
+        ("/static/long.txt", "GET", {"Range": "bytes=0-99"}),
+        ("/static/long.txt", "GET", {"If-Modified-Since": "Wed, 06 May 2020 07:08:09 GMT"}),
+        ("/static/hello.txt", "GET", {}),  # short: not compressed
+    ],
+)
+async def test_gzipped_static_files_match(
+    path: str, method: str, headers: dict[str, str], static_root: Path
+) -> None:
+    long_file = static_root / "long.txt"
+    long_file.write_text(_LONG_TEXT)
+    os.utime(long_file, (_MODIFIED, _MODIFIED))
+    async with differential(static_spec(static_root), compress_response=True) as pair:
+        exchange = await pair.fetch(path, method, headers={"Accept-Encoding": "gzip", **headers})
+    # As in test_gzip_matches: compressed sizes and the (deliberately weak) ETag aside.
+    response = assert_same(exchange, ignore=["Content-Length", "Etag"])
+    tornado_etag = exchange.tornado.header("Etag")
+    if response.header("Content-Encoding") == "gzip" and tornado_etag is not None:
+        assert exchange.tornadoish.header("Etag") == "W/" + tornado_etag
+    else:
+        assert exchange.tornadoish.header("Etag") == tornado_etag
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("method", "headers"),
+    [
+        ("GET", {"If-None-Match": "*"}),
+        ("GET", {"Accept-Encoding": "identity"}),
+    ],
+)
+async def test_gzip_with_304_and_identity_matches(method: str, headers: dict[str, str]) -> None:
+    async with differential(gzip_rules, compress_response=True) as pair:
+        await pair.same(
+            "/gzip/text",
+            method,
+            headers={"Accept-Encoding": "gzip", **headers},
+            ignore=["Content-Length", "Etag"],
+        )
