@@ -284,3 +284,24 @@ async def test_chunked_body_split_byte_by_byte_is_reassembled(serve: ServeFn) ->
         await client.writer.drain()
     reply = await client.reply()
     assert reply.json()["body"] == "hello"
+
+
+UPGRADE = b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("after", "statuses", "closed"),
+    [
+        pytest.param(b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n", [200, 200], False, id="request"),
+        pytest.param(b"\x81\x85\x00\x00\x00\x00hello", [200, 400], True, id="ws-frame"),
+    ],
+)
+@pytest.mark.anyio
+async def test_bytes_after_an_unanswered_upgrade_are_parsed_as_requests(
+    after: bytes, statuses: list[int], closed: bool, serve: ServeFn
+) -> None:
+    server = await serve(echo_app)
+    client = await server.connect()
+    client.send(UPGRADE + after)
+    assert [(await client.reply()).status for _ in statuses] == statuses
+    assert (not await client.alive()) is closed

@@ -155,3 +155,26 @@ def test_framer_without_a_body_limit_accepts_large_lengths() -> None:
     )
     assert error is None
     assert accepted.endswith(b"\r\n\r\n")
+
+
+UPGRADE = b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+
+
+def test_framer_holds_bytes_after_an_upgrade_request_unexamined() -> None:
+    scanner = framer()
+    frame = b"\x81\x85\x00\x00\x00\x00hello"
+    assert scanner.feed(UPGRADE + frame[:4]) == (UPGRADE, None)
+    assert scanner.feed(frame[4:]) == (b"", None)
+    assert scanner.holding
+    assert scanner.take_held() == frame
+    assert scanner.feed(b"GET / HTTP/1.1\r\n\r\n") == (b"", None)
+
+
+def test_framer_resumes_scanning_when_the_upgrade_did_not_happen() -> None:
+    scanner = framer()
+    follow = b"GET /next HTTP/1.1\r\nHost: h\r\n\r\nGET /par"
+    assert scanner.feed(UPGRADE + follow) == (UPGRADE, None)
+    assert scanner.resume() == (follow[: follow.index(b"GET /par")], None)
+    assert not scanner.holding
+    assert scanner.head_in_progress
+    assert scanner.resume() == (b"", None)

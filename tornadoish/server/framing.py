@@ -55,6 +55,9 @@ _CHUNK_DATA: Final = 3
 _CHUNK_CRLF: Final = 4
 _TRAILER: Final = 5
 _STOPPED: Final = 6
+# After a request asking for a protocol upgrade: later bytes are held, unexamined, until
+# the protocol knows whether the switch happened (they may be WebSocket frames).
+_HELD: Final = 7
 
 
 class RequestFramer:
@@ -75,10 +78,12 @@ class RequestFramer:
     __slots__ = (
         "_head",
         "_head_seen",
+        "_held",
         "_held_cr",
         "_line",
         "_remaining",
         "_state",
+        "_upgrade",
         "body_bytes",
         "head_kinds",
         "limit_body_bytes",
@@ -104,6 +109,8 @@ class RequestFramer:
         # Bytes of the current head seen so far, the skipped CRLF included.
         self._head_seen = 0
         self._held_cr = False
+        self._held = bytearray()
+        self._upgrade = False
         self._line = bytearray()
         self._remaining = 0
         # Decoded body bytes of the current request (for the body limit).
@@ -121,6 +128,9 @@ class RequestFramer:
         state = self._state
         if state == _STOPPED:
             return b"", None
+        if state == _HELD:
+            self._held += data
+            return b"", None
         if self._held_cr:
             self._held_cr = False
             data = data[1:] if data[:1] == b"\n" else b"\r" + data
@@ -129,6 +139,9 @@ class RequestFramer:
         end = len(data)
         error: RequestRejected | None = None
         while pos < end:
+            if state == _HELD:
+                self._held += data[pos:]
+                break
             if state == _HEAD:
                 if self._head_seen == 0:
                     # RFC 9112 §2.2: ignore one empty line before the request line.
@@ -189,8 +202,31 @@ class RequestFramer:
             return b"", error
         return (pieces[0] if len(pieces) == 1 else b"".join(pieces)), error
 
-    def _end_message(self) -> None:
+    @property
+    def holding(self) -> bool:
+        """True after an upgrade request: bytes are held until :meth:`resume` or
+        :meth:`take_held`."""
+        return self._state == _HELD
+
+    def resume(self) -> tuple[bytes, RequestRejected | None]:
+        """The upgrade did not happen: scan the held bytes as ordinary requests."""
+        if self._state != _HELD:
+            return b"", None
+        held = bytes(self._held)
+        self._held.clear()
         self._state = _HEAD
+        return self.feed(held) if held else (b"", None)
+
+    def take_held(self) -> bytes:
+        """The upgrade happened: the bytes after the request belong to the new protocol."""
+        held = bytes(self._held)
+        self._held.clear()
+        self._state = _STOPPED
+        return held
+
+    def _end_message(self) -> None:
+        self._state = _HELD if self._upgrade else _HEAD
+        self._upgrade = False
         self._head_seen = 0
         self.body_bytes = 0
 
@@ -250,7 +286,7 @@ class RequestFramer:
         codings: list[bytes] | None = None
         lengths: list[bytes] | None = None
         connection: set[bytes] = set()
-        has_host = False
+        has_host = upgrade = False
         for line in lines[1:]:
             first = line[:1]
             if first in (b" ", b"\t"):
@@ -272,6 +308,9 @@ class RequestFramer:
                     connection.update(t.strip(b" \t\r").lower() for t in value.split(b","))
             elif http_10 and first in (b"h", b"H"):
                 has_host = has_host or line.partition(b":")[0].lower() == b"host"
+            elif first in (b"u", b"U"):
+                upgrade = upgrade or line.partition(b":")[0].lower() == b"upgrade"
+        self._upgrade = upgrade
         if codings is not None:
             error = self._chunked_framing(codings, lengths is not None, http_10)
         elif lengths is not None:

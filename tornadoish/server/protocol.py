@@ -165,13 +165,17 @@ class HTTPProtocol(asyncio.Protocol):
             self._head_timer = self.loop.call_later(
                 self.config.timeout_request_head, self._on_head_timeout
             )
-        accepted, error = self.framer.feed(data)
+        if self.cycle is not None and self.conn.their_state is not h11.SEND_BODY:
+            # Pipelined bytes wait (in h11's buffer or the framer's) until the response
+            # is done; _update_reading bounds them.
+            self._pipelined += len(data)
+        self._feed(self.framer.feed(data))
+
+    def _feed(self, scanned: tuple[bytes, RequestRejected | None]) -> None:
+        accepted, error = scanned
         if error is not None and self._pending_error is None:
             self._pending_error = error
         if accepted:
-            if self.cycle is not None and self.conn.their_state is not h11.SEND_BODY:
-                # Pipelined bytes wait in h11's buffer until the response is done.
-                self._pipelined += len(accepted)
             self.conn.receive_data(accepted)
         self._process()
 
@@ -388,6 +392,9 @@ class HTTPProtocol(asyncio.Protocol):
         """Hook for protocol upgrades (WebSocket): True if the transport was taken over.
 
         For now every request, ``Upgrade: websocket`` included, is served as plain HTTP.
+        A takeover answers 101 through ``self.conn`` and gets the bytes that followed
+        the request from ``self.framer.take_held()`` (the framer holds everything after
+        an upgrade request, unexamined; h11 has none of it).
         """
         return False
 
@@ -407,7 +414,11 @@ class HTTPProtocol(asyncio.Protocol):
         if self._shutdown or self.state.shutting_down:
             self._close()
             return
-        self._process()
+        if self.framer.holding:
+            # The request before asked for an upgrade that did not happen.
+            self._feed(self.framer.resume())
+        else:
+            self._process()
 
     # -- errors, closing, timers -------------------------------------------------------
 
