@@ -1720,3 +1720,34 @@ async def test_concurrent_flush_awaiters_each_return_after_their_bytes_were_sent
     assert sorted(number for number, _ in seen) == [1, 2]
     for number, bodies in seen:
         assert f"p{number};".encode() in bodies
+
+
+class RaisesWhileWatching(RequestHandler):
+    """Overrides on_connection_close, so the verb runs beside a disconnect watcher."""
+
+    def initialize(self, error: Exception) -> None:
+        self.error = error
+
+    async def get(self) -> None:
+        self.write("before")
+        raise self.error
+
+    def on_connection_close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "body"),
+    [
+        (HTTPError(403), 403, DEFAULT_PAGE.format(403, "Forbidden")),
+        (Finish("finished"), 200, "beforefinished"),
+        (ValueError("boom"), 500, DEFAULT_PAGE.format(500, "Internal Server Error")),
+    ],
+)
+async def test_exceptions_from_a_watched_verb_are_handled_as_usual(
+    error: Exception, status: int, body: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = await fetch(RaisesWhileWatching, handler_kwargs={"error": error})
+    assert (response.status_code, response.text) == (status, body)
+    logged = [r.exc_info[0] for r in pop_records(caplog, "tornadoish.application") if r.exc_info]
+    assert logged == ([ValueError] if status == 500 else [])

@@ -317,12 +317,20 @@ class RequestHandler(OutputMixin, SecurityMixin, TemplateMixin):
                 self._client_gone = True
                 self._call_connection_close()
 
+        error: Exception | None = None
         async with anyio.create_task_group() as group:
             group.start_soon(watch)
             try:
                 await self._run_verb()
+            except Exception as exc:
+                # Re-raised below, outside the task group, which would otherwise wrap
+                # it in an ExceptionGroup: HTTPError, Finish and ClientGone must reach
+                # the lifecycle as themselves.
+                error = exc
             finally:
                 group.cancel_scope.cancel()
+        if error is not None:
+            raise error
 
     @classmethod
     def _watches_connection_close(cls) -> bool:
