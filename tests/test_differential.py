@@ -2,8 +2,10 @@
 
 Each rules factory takes the ``web`` module (``tornado.web`` or ``tornadoish.web``) and
 defines its handlers against it; ``tests/differential.py`` serves both and compares
-status, headers and body. Where DESIGN.md §3 lists a deliberate difference, a separate
-test named ``..._deliberately_...`` asserts each side's own behaviour.
+status, headers and body. Where a difference is deliberate (DESIGN.md §3, the table in
+docs/index.md, or a module docstring that says so), a separate test named
+``..._deliberately_...`` asserts each side's own behaviour. A difference nobody has
+documented yet is an ``xfail(strict=True)`` whose reason says what differs.
 
 ASGI has no reason phrase, so a custom ``reason`` is compared where it shows: in the
 default error page.
@@ -25,7 +27,9 @@ from typing import Any
 
 import pytest
 import tornado.template
+import tornado.web
 
+import tornadoish.web
 from tests.differential import (
     AppSpec,
     Response,
@@ -2085,10 +2089,6 @@ def _reverse(web: Web, pattern: str, args: tuple[Any, ...]) -> str:
     ],
 )
 def test_reverse_url_patterns_match(pattern: str, args: tuple[Any, ...]) -> None:
-    import tornado.web
-
-    import tornadoish.web
-
     assert _reverse(tornadoish.web, pattern, args) == _reverse(tornado.web, pattern, args)
 
 
