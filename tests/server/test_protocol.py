@@ -302,6 +302,8 @@ FRAGMENTS = [
     b"\r\n",
     b"GET http://a/b HTTP/1.1\r\nHost: x\r\n\r\n",
     b"PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+    b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    b"\x81\x85\x00\x00\x00\x00hello",
 ]
 
 
@@ -339,4 +341,27 @@ async def test_eof_after_pipelined_requests_still_answers_all_of_them() -> None:
     await settle(protocol)
     assert transport.data.count(b"HTTP/1.1 200 OK") == 2
     assert b'"path": "/2"' in transport.data
+    assert transport.is_closing()
+
+
+@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.anyio
+async def test_valid_pipelined_streams_in_any_split_get_every_answer(seed: int) -> None:
+    rng = random.Random(seed)
+    valid = [f for f in FRAGMENTS if f.startswith((b"GET", b"POST", b"HEAD", b"PUT"))]
+    requests = [rng.choice(valid) for _ in range(rng.randint(1, 8))]
+    if b"Connection: close" in b"".join(requests):
+        requests = requests[: next(i for i, r in enumerate(requests) if b"close" in r) + 1]
+    stream = b"".join(requests)
+    protocol, transport = make_protocol(echo_app)
+    pos = 0
+    while pos < len(stream):
+        step = rng.randint(1, 50)
+        protocol.data_received(stream[pos : pos + step])
+        pos += step
+        await asyncio.sleep(0)
+    protocol.eof_received()
+    await settle(protocol)
+    statuses = [int(raw[:3]) for raw in transport.data.split(b"HTTP/1.1 ")[1:]]
+    assert [s for s in statuses if s != 100] == [200] * len(requests)
     assert transport.is_closing()
