@@ -1751,3 +1751,16 @@ async def test_exceptions_from_a_watched_verb_are_handled_as_usual(
     assert (response.status_code, response.text) == (status, body)
     logged = [r.exc_info[0] for r in pop_records(caplog, "tornadoish.application") if r.exc_info]
     assert logged == ([ValueError] if status == 500 else [])
+
+
+async def test_query_arguments_do_not_parse_the_body() -> None:
+    # The body is parsed lazily: a handler reading only the query never sees a bad form.
+    response = await fetch(
+        ArgumentHandler,
+        "POST",
+        path="/?a=1",
+        handler_kwargs={"call": "get_query_argument", "args": ("a",)},
+        content=b"garbage",
+        headers={"Content-Type": "multipart/form-data; boundary=B"},
+    )
+    assert response.json() == {"result": "1"}
