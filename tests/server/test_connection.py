@@ -249,6 +249,18 @@ async def test_body_silence_while_the_app_waits_gets_408_and_a_disconnect(
 
 
 @pytest.mark.anyio
+async def test_body_timeout_measures_silence_not_total_upload_time(serve: ServeFn) -> None:
+    server = await serve(echo_app, timeout_body=0.3)
+    client = await server.connect()
+    client.send(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n")
+    for part in (b"a", b"b", b"c", b"d"):
+        await asyncio.sleep(0.1)  # pacing the upload, each gap well inside the timeout
+        client.send(part)
+    reply = await client.reply()
+    assert reply.json()["body"] == "abcd"
+
+
+@pytest.mark.anyio
 async def test_100_continue_is_sent_on_the_apps_first_receive(serve: ServeFn) -> None:
     server = await serve(echo_app)
     client = await server.connect()
