@@ -150,8 +150,11 @@ class HTTPProtocol(asyncio.Protocol):
         config = self.config
         if config.proxy_headers:
             allowed = config.forwarded_allow_ips
+            unix = isinstance(sockname, str)
             # A unix socket peer passed the socket file's permissions: trust it.
-            self._proxy_trusted = "*" in allowed or self.client is None or self.client[0] in allowed
+            self._proxy_trusted = (
+                "*" in allowed or unix or (self.client is not None and self.client[0] in allowed)
+            )
         self.state.connections.add(self)
         self._head_timer = self.loop.call_later(config.timeout_request_head, self._on_head_timeout)
 
