@@ -191,3 +191,14 @@ async def test_protocol_violations_by_the_app_fail_loudly(
             await lifespan.shutdown()
     assert "exception in the ASGI lifespan task" in caplog.text
     caplog.clear()
+
+
+async def test_no_shutdown_after_a_failed_startup(caplog: pytest.LogCaptureFixture) -> None:
+    app = LifespanApp(startup="raise")
+    lifespan = Lifespan(app, ServerConfig(lifespan="on"), {})
+    with pytest.raises(LifespanError, match="startup broke"):
+        await lifespan.startup()
+    caplog.clear()
+    await lifespan.shutdown()
+    assert app.events == ["lifespan.startup"]
+    assert not caplog.records

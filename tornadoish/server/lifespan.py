@@ -50,6 +50,7 @@ class Lifespan:
         self._startup_result: asyncio.Future[str | None] | None = None
         self._shutdown_result: asyncio.Future[str | None] | None = None
         self._sent_anything = False
+        self._started = False
         self._app_error: BaseException | None = None
         self.supported = config.lifespan != "off"
         """False when the mode is off or the app turned out not to support lifespan."""
@@ -90,9 +91,11 @@ class Lifespan:
         if outcome is not None:
             await self._cancel()
             raise LifespanError(f"application startup failed: {outcome}")
+        self._started = True
 
     async def shutdown(self) -> None:
-        if not self.supported or self._task is None or self._shutdown_result is None:
+        """Tell the app to shut down; nothing to do unless its startup completed."""
+        if not self._started or self._task is None or self._shutdown_result is None:
             return
         if self._task.done():
             # The app left the lifespan after startup: nothing to tell it, but a crash
