@@ -550,3 +550,17 @@ async def test_tls_connections_get_https_scope_and_files_without_sendfile(
     bad = await client.exchange(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n")
     assert bad.status == 400
     assert await client.closed()
+
+
+@pytest.mark.anyio
+async def test_unix_socket_peers_are_trusted_proxies(serve: ServeFn, tmp_path: Path) -> None:
+    server = await serve(echo_app, unix_path=str(tmp_path / "p.sock"), proxy_headers=True)
+    client = await server.connect()
+    seen = (
+        await client.exchange(
+            b"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 198.51.100.7\r\n"
+            b"X-Forwarded-Proto: https\r\n\r\n"
+        )
+    ).json()
+    assert seen["client"] == ["198.51.100.7", 0]
+    assert seen["scheme"] == "https"
