@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -50,7 +51,8 @@ class NameHandler(RequestHandler):
         ({"key_version": 2, "cookie_secret": {1: "s"}}, ValueError, "must name a key"),
         ({"key_version": 1, "cookie_secret": "s"}, ValueError, "must name a key"),
         ({"login_url": b"/login"}, TypeError, "'login_url' must be a str"),
-        ({"template_path": None}, TypeError, "'template_path' must be a str"),
+        ({"template_path": None}, TypeError, "'template_path' must be a str or os.PathLike"),
+        ({"static_path": b"/srv"}, TypeError, "'static_path' must be a str or os.PathLike"),
         ({"static_url_prefix": 1}, TypeError, "'static_url_prefix' must be a str"),
         ({"default_handler_class": "x.Handler"}, TypeError, "'default_handler_class' must be"),
         ({"default_handler_class": int}, TypeError, "'default_handler_class' must be a Request"),
@@ -106,6 +108,12 @@ def test_every_known_setting_refuses_a_value_of_no_sensible_type(key: str) -> No
 )
 def test_known_settings_with_good_values_are_accepted(settings: dict[str, Any]) -> None:
     assert Application(**settings).settings == settings
+
+
+@pytest.mark.parametrize("key", ["static_path", "template_path"])
+def test_path_settings_accept_pathlib_paths_and_store_str(key: str, tmp_path: Path) -> None:
+    settings: dict[str, Any] = {key: tmp_path}
+    assert Application(**settings).settings[key] == str(tmp_path)
 
 
 def test_user_settings_are_kept_as_given() -> None:
@@ -504,3 +512,11 @@ async def test_lifespan_ignores_messages_it_does_not_know() -> None:
     driver = LifespanDriver("startup", "something-new", "shutdown")
     sent = await driver.run(Application())
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+@pytest.mark.anyio
+async def test_static_path_given_as_a_pathlib_path_serves_files(tmp_path: Path) -> None:
+    (tmp_path / "hello.txt").write_bytes(b"hi")
+    async with client(Application(static_path=tmp_path)) as http:
+        response = await http.get("/static/hello.txt")
+    assert (response.status_code, response.content) == (200, b"hi")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -68,6 +69,9 @@ class Application:
         if transforms is not None:
             raise TypeError("output transforms are not supported; use compress_response")
         validate_settings(settings)
+        for key in ("static_path", "template_path"):
+            if isinstance(settings.get(key), os.PathLike):
+                settings[key] = os.fspath(settings[key])  # the framework works with str
         if settings.get("debug"):
             settings.setdefault("serve_traceback", True)
             settings.setdefault("static_hash_cache", False)

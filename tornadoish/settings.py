@@ -8,6 +8,7 @@ fails at startup with a clear message instead of deep inside a request.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,6 +21,13 @@ def _is_bool(value: Any) -> bool:
 
 def _is_str(value: Any) -> bool:
     return isinstance(value, str)
+
+
+def _is_path(value: Any) -> bool:
+    # Tornado apps often pass pathlib.Path directories; Application turns them into str.
+    return isinstance(value, str) or (
+        isinstance(value, os.PathLike) and isinstance(os.fspath(value), str)
+    )
 
 
 def _is_str_or_bytes(value: Any) -> bool:
@@ -73,8 +81,8 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "cookie_secret": (_is_secret, "a non-empty str/bytes or a dict of int -> str/bytes"),
     "key_version": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an int"),
     "login_url": (_is_str, "a str"),
-    "template_path": (_is_str, "a str"),
-    "static_path": (_is_str, "a str"),
+    "template_path": (_is_path, "a str or os.PathLike"),
+    "static_path": (_is_path, "a str or os.PathLike"),
     "static_url_prefix": (_is_str, "a str"),
     "default_handler_class": (_is_class, "a RequestHandler subclass"),
     "default_handler_args": (_is_dict, "a dict"),
