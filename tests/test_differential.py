@@ -2156,3 +2156,34 @@ async def test_gzip_with_304_and_identity_matches(method: str, headers: dict[str
             headers={"Accept-Encoding": "gzip", **headers},
             ignore=["Content-Length", "Etag"],
         )
+
+
+# -- access log ----------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/str", "GET"),
+        ("/status/201?x=%20y", "GET"),
+        ("/nowhere", "POST"),
+        ("/redirect/temporary", "GET"),
+    ],
+)
+async def test_access_log_lines_match(
+    path: str, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    def rules(web: Web) -> Rules:
+        return output_rules(web) + redirect_rules(web)
+
+    async with differential(rules) as pair:
+        await pair.same(path, method)
+    lines: dict[str, list[tuple[int, str]]] = {"tornado": [], "tornadoish": []}
+    for record in caplog.get_records("call"):
+        framework, _, logger = record.name.partition(".")
+        if logger == "access" and framework in lines:
+            # The duration differs: keep "<status> <method> <uri> (<ip>)".
+            lines[framework].append((record.levelno, record.getMessage().rsplit(" ", 1)[0]))
+    assert lines["tornadoish"] == lines["tornado"]
+    assert len(lines["tornado"]) == 1
