@@ -67,8 +67,8 @@ class NameHandler(RequestHandler):
         ({"max_body_size": 1.5}, TypeError, "'max_body_size' must be a positive int"),
         ({"max_body_size": True}, TypeError, "'max_body_size' must be a positive int"),
         ({"xsrf_cookie_kwargs": "httponly"}, TypeError, "'xsrf_cookie_kwargs' must be a dict"),
-        ({"websocket_ping_interval": 0}, TypeError, "'websocket_ping_interval' must be a posi"),
-        ({"websocket_ping_timeout": "5"}, TypeError, "'websocket_ping_timeout' must be a posi"),
+        ({"websocket_ping_interval": -1}, TypeError, "'websocket_ping_interval' must be a num"),
+        ({"websocket_ping_timeout": "5"}, TypeError, "'websocket_ping_timeout' must be a num"),
         ({"websocket_max_message_size": 0}, TypeError, "'websocket_max_message_size' must be"),
         ({"trusted_proxies": "10.0.0.1"}, TypeError, "'trusted_proxies' must be a list"),
         ({"trusted_proxies": [10]}, TypeError, "'trusted_proxies' must be a list"),
@@ -101,6 +101,7 @@ def test_every_known_setting_refuses_a_value_of_no_sensible_type(key: str) -> No
         {"json_encoder": json.JSONEncoder},
         {"log_function": print},
         {"websocket_ping_interval": 0.5, "websocket_ping_timeout": 2},
+        {"websocket_ping_interval": 0, "websocket_ping_timeout": None},  # Tornado's "off"
         {"trusted_proxies": ["10.0.0.0/8", "::1"]},
         {"trusted_proxies": ()},
         {"default_handler_class": NameHandler, "default_handler_args": {"name": "x"}},

@@ -46,8 +46,11 @@ def _is_positive_int_or_none(value: Any) -> bool:
     return value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+def _is_interval(value: Any) -> bool:
+    # Tornado documents websocket_ping_interval = 0 (and None, its default) as "off".
+    return value is None or (
+        isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    )
 
 
 def _is_class(value: Any) -> bool:
@@ -93,8 +96,8 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "json_encoder": (_is_json_encoder, "a json.JSONEncoder subclass or None"),
     "max_body_size": (_is_positive_int_or_none, "a positive int or None"),
     "xsrf_cookie_kwargs": (_is_dict, "a dict"),
-    "websocket_ping_interval": (_is_number, "a positive number"),
-    "websocket_ping_timeout": (_is_number, "a positive number"),
+    "websocket_ping_interval": (_is_interval, "a number >= 0 (0 disables) or None"),
+    "websocket_ping_timeout": (_is_interval, "a number >= 0 (0 disables) or None"),
     "websocket_max_message_size": (_is_positive_int_or_none, "a positive int or None"),
     "trusted_proxies": (_is_str_list, "a list of IP addresses or networks"),
 }
