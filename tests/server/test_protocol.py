@@ -365,3 +365,17 @@ async def test_valid_pipelined_streams_in_any_split_get_every_answer(seed: int) 
     statuses = [int(raw[:3]) for raw in transport.data.split(b"HTTP/1.1 ")[1:]]
     assert [s for s in statuses if s != 100] == [200] * len(requests)
     assert transport.is_closing()
+
+
+@pytest.mark.anyio
+async def test_eof_after_bytes_held_behind_an_upgrade_request_is_delivered_after_them() -> None:
+    protocol, transport = make_protocol(echo_app)
+    protocol.data_received(
+        b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+        b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n"
+    )
+    assert protocol.eof_received() is True
+    await settle(protocol)
+    assert transport.data.count(b"HTTP/1.1 200 OK") == 2
+    assert b'"path": "/next"' in transport.data
+    assert transport.is_closing()

@@ -96,6 +96,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._closing = False
         self._closed = False
         self._shutdown = False
+        self._eof_after_held = False
         self._reading_paused = False
         self._processing = False
         self._again = False
@@ -174,21 +175,26 @@ class HTTPProtocol(asyncio.Protocol):
             self._pipelined += len(data)
         self._feed(self.framer.feed(data))
 
-    def _feed(self, scanned: tuple[bytes, RequestRejected | None]) -> None:
+    def _feed(self, scanned: tuple[bytes, RequestRejected | None], *, eof: bool = False) -> None:
         accepted, error = scanned
         if error is not None and self._pending_error is None:
             self._pending_error = error
         if accepted:
             self.conn.receive_data(accepted)
+        if eof:
+            self.conn.receive_data(b"")
         self._process()
 
     def eof_received(self) -> bool:
         if self._closing:
             self._close()
             return False
-        if self.conn.their_state not in _NOTHING_MORE:
-            self.conn.receive_data(b"")
-            self._process()
+        if self.framer.holding:
+            # Bytes after an upgrade request are not h11's yet: tell it of the EOF after
+            # them, once the upgrade is decided.
+            self._eof_after_held = True
+        elif self.conn.their_state not in _NOTHING_MORE:
+            self._feed((b"", None), eof=True)
         # Half-close: a client that shut down its sending side after a complete request
         # still gets the response; keep the transport open for writing until then.
         return self.cycle is not None and not self._closing
@@ -419,7 +425,7 @@ class HTTPProtocol(asyncio.Protocol):
             return
         if self.framer.holding:
             # The request before asked for an upgrade that did not happen.
-            self._feed(self.framer.resume())
+            self._feed(self.framer.resume(), eof=self._eof_after_held)
         else:
             self._process()
 
