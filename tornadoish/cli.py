@@ -16,7 +16,10 @@ import importlib
 import importlib.util
 import logging
 import os
+import signal
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Sequence
 from types import ModuleType
@@ -28,6 +31,9 @@ from tornadoish.types import ASGIApp
 __all__ = ["AppImportError", "build_parser", "config_to_args", "import_app", "main"]
 
 EXIT_USAGE = 2
+# How often a worker checks that its supervisor still lives: the delay before an
+# orphaned worker starts its graceful shutdown.
+_SUPERVISOR_CHECK_INTERVAL = 0.5
 
 _TIMEOUTS = (
     ("timeout_keep_alive", "seconds an idle keep-alive connection stays open"),
@@ -254,7 +260,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         app = import_app(args.app)
     except AppImportError as exc:
         return _fail(str(exc), runner.EXIT_STARTUP_FAILED)
+    _follow_supervisor()
     return runner.run(app, config)
+
+
+def _follow_supervisor() -> None:
+    """In a worker process: shut down gracefully once the supervisor is gone, even if
+    it was killed outright (SIGKILL), instead of serving on as an orphan."""
+    from tornadoish.server.workers import SUPERVISOR_PID_ENV
+
+    supervisor = os.environ.pop(SUPERVISOR_PID_ENV, "")
+    if not supervisor.isdigit() or os.name != "posix":
+        return
+
+    def watch() -> None:
+        # An orphan is re-parented (to init or a subreaper): its parent pid changes.
+        while os.getppid() == int(supervisor):
+            time.sleep(_SUPERVISOR_CHECK_INTERVAL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="supervisor watch", daemon=True).start()
 
 
 def _supervise(spec: str, config: ServerConfig, *, reload: bool) -> int:

@@ -333,3 +333,14 @@ def test_reload_without_watchfiles_raises(monkeypatch: pytest.MonkeyPatch) -> No
     assert not reload_available()
     with pytest.raises(RuntimeError, match="needs watchfiles"):
         run_with_reload(pid_worker, ServerConfig())
+
+
+@pytest.mark.slow
+def test_workers_shut_down_when_the_supervisor_is_killed_outright(
+    launch: type[ServerProcess],
+) -> None:
+    server = launch("tests.server.apps:app", "--port", "0", "--workers", "2", "--no-access-log")
+    server.wait_for(r"Serving on", occurrence=2)
+    server.process.kill()  # SIGKILL: no chance to forward anything
+    server.wait_for(r"Shutting down on SIGTERM", occurrence=2)
+    server.wait_for(r"lifespan shutdown", occurrence=2)

@@ -33,12 +33,23 @@ from tornadoish.server.runner import (
     unix_socket_files,
 )
 
-__all__ = ["Supervisor", "WorkerCommand", "reuse_port_available", "run_workers"]
+__all__ = [
+    "SUPERVISOR_PID_ENV",
+    "Supervisor",
+    "WorkerCommand",
+    "reuse_port_available",
+    "run_workers",
+]
 
 logger = logging.getLogger("tornadoish.server.error")
 
 WorkerCommand = Callable[[int], Sequence[str]]
 """Builds the argv of a worker process that serves the listening socket ``fd``."""
+
+# Set in each worker's environment: the supervisor's pid. A worker whose parent is no
+# longer that process (the supervisor was killed outright) shuts itself down; see
+# tornadoish.cli, which watches for it.
+SUPERVISOR_PID_ENV = "TORNADOISH_SUPERVISOR_PID"
 
 # A worker that dies sooner than this after its start is restarted only after this
 # long: a crash loop (a bug hit on the first request, say) must not eat a CPU.
@@ -162,7 +173,10 @@ class Supervisor:
             # A process group of its own: a terminal's Ctrl-C reaches the supervisor
             # only, which forwards it once (twice would force the worker's exit).
             worker.process = await asyncio.create_subprocess_exec(
-                *self._command(worker.fd), pass_fds=(worker.fd,), process_group=0
+                *self._command(worker.fd),
+                pass_fds=(worker.fd,),
+                process_group=0,
+                env={**os.environ, SUPERVISOR_PID_ENV: str(os.getpid())},
             )
             if self._stopping.is_set():
                 # A signal came while this worker was being spawned.
