@@ -1764,3 +1764,17 @@ async def test_query_arguments_do_not_parse_the_body() -> None:
         headers={"Content-Type": "multipart/form-data; boundary=B"},
     )
     assert response.json() == {"result": "1"}
+
+
+class InjectsArguments(RequestHandler):
+    def prepare(self) -> None:
+        self.request.arguments.setdefault("injected", []).append(b"by prepare")
+
+    def get(self) -> None:
+        self.write({"injected": self.get_argument("injected"), "q": self.get_arguments("q")})
+
+
+async def test_arguments_changed_in_prepare_are_seen_by_get_argument() -> None:
+    # A Tornado idiom (e.g. merging a JSON body into the arguments in prepare()).
+    response = await fetch(InjectsArguments, path="/?q=1&q=2")
+    assert response.json() == {"injected": "by prepare", "q": ["1", "2"]}

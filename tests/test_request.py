@@ -187,7 +187,7 @@ def test_malformed_form_body_raises_form_error_on_access() -> None:
         _ = request.body_arguments
 
 
-def test_arguments_merge_query_first_into_a_fresh_dict() -> None:
+def test_arguments_merge_query_first_into_their_own_dict() -> None:
     request = make_request(
         "/?a=q&b=q",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
@@ -195,16 +195,24 @@ def test_arguments_merge_query_first_into_a_fresh_dict() -> None:
     )
     merged = request.arguments
     assert merged == {"a": [b"q", b"body"], "b": [b"q"], "c": [b"body"]}
-    merged["a"].append(b"mutated")
-    assert request.arguments["a"] == [b"q", b"body"]
+    merged["a"].append(b"added")
+    assert request.arguments is merged  # changes stick, as in Tornado
     assert request.query_arguments["a"] == [b"q"]
+    assert request.body_arguments["a"] == [b"body"]
+
+
+def test_arguments_can_be_replaced() -> None:
+    request = make_request("/?a=1")
+    request.arguments = {"z": [b"9"]}
+    assert request.arguments == {"z": [b"9"]}
+    assert request.query_arguments == {"a": [b"1"]}
 
 
 def test_body_arguments_and_files_can_be_replaced() -> None:
     request = make_request()
     request.body_arguments = {"x": [b"1"]}
     request.files = {"f": [HTTPFile("n", b"", "x/y")]}
-    assert request.arguments == {"x": [b"1"]}
+    assert request.arguments == {"x": [b"1"]}  # built after the replacement
     assert list(request.files) == ["f"]
 
 

@@ -78,6 +78,7 @@ class HTTPServerRequest:
         self._query_arguments: dict[str, list[bytes]] | None = None
         self._body_arguments: dict[str, list[bytes]] | None = None
         self._files: dict[str, list[HTTPFile]] | None = None
+        self._arguments: dict[str, list[bytes]] | None = None
         self._cookies: http.cookies.SimpleCookie | None = None
         self.connection = RequestConnection()
 
@@ -117,11 +118,21 @@ class HTTPServerRequest:
 
     @property
     def arguments(self) -> dict[str, list[bytes]]:
-        """Query and body arguments together, query values first (a fresh dict)."""
-        merged = {name: list(values) for name, values in self.query_arguments.items()}
-        for name, values in self.body_arguments.items():
-            merged.setdefault(name, []).extend(values)
-        return merged
+        """Query and body arguments together, query values first.
+
+        Built on first use, then the same dict: as in Tornado, a handler may change it
+        (say in ``prepare()``) and ``get_argument()`` sees the change.
+        """
+        if self._arguments is None:
+            merged = {name: list(values) for name, values in self.query_arguments.items()}
+            for name, values in self.body_arguments.items():
+                merged.setdefault(name, []).extend(values)
+            self._arguments = merged
+        return self._arguments
+
+    @arguments.setter
+    def arguments(self, value: dict[str, list[bytes]]) -> None:
+        self._arguments = value
 
     def _parse_body(self) -> None:
         # Imported here: the forms module pulls in python-multipart, needed only for
