@@ -1326,7 +1326,30 @@ def etag_rules(web: Web) -> Rules:
             self.set_status(201)
             self.write(_ETAG_BODY)
 
-    return [("/cached", Cached), ("/no-etag", NoEtag), ("/own-etag", OwnEtag), ("/201", Created)]
+    class WeakComputed(web.RequestHandler):
+        def compute_etag(self) -> str:
+            return 'W/"' + hashlib.sha1(_ETAG_BODY).hexdigest() + '"'
+
+        def get(self) -> None:
+            self.write(_ETAG_BODY)
+
+    class EarlyCheck(web.RequestHandler):
+        # Tornado's documented pattern: answer 304 before producing the body.
+        def get(self) -> None:
+            self.set_header("Etag", _ETAG)
+            if self.check_etag_header():
+                self.set_status(304)
+                return
+            self.write("expensive body")
+
+    return [
+        ("/cached", Cached),
+        ("/no-etag", NoEtag),
+        ("/own-etag", OwnEtag),
+        ("/201", Created),
+        ("/weak-computed", WeakComputed),
+        ("/early-check", EarlyCheck),
+    ]
 
 
 @pytest.mark.anyio
@@ -1353,6 +1376,8 @@ def etag_rules(web: Web) -> Rules:
         ("/no-etag", "GET"),
         ("/own-etag", "GET"),
         ("/201", "GET"),
+        ("/weak-computed", "GET"),
+        ("/early-check", "GET"),
     ],
 )
 async def test_etags_match(if_none_match: str | None, path: str, method: str) -> None:
