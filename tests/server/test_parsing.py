@@ -11,6 +11,7 @@ from tornadoish.server.parsing import (
     DateHeader,
     InvalidResponse,
     RequestRejected,
+    body_forbidden,
     build_scope,
     error_response,
     forwarded_peer,
@@ -187,3 +188,13 @@ def test_error_response_to_head_has_no_body() -> None:
 def test_reason_phrase_is_empty_for_unregistered_codes() -> None:
     assert reason_phrase(404) == b"Not Found"
     assert reason_phrase(599) == b""
+
+
+@pytest.mark.parametrize(
+    ("status", "method", "forbidden"),
+    [(200, b"HEAD", True), (204, b"GET", True), (304, b"GET", True), (200, b"GET", False)],
+)
+def test_body_is_forbidden_for_head_204_and_304(
+    status: int, method: bytes, forbidden: bool
+) -> None:
+    assert body_forbidden(status, method) is forbidden

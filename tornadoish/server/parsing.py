@@ -25,6 +25,7 @@ __all__ = [
     "InvalidResponse",
     "RequestRejected",
     "ResponseHead",
+    "body_forbidden",
     "build_scope",
     "error_response",
     "forwarded_peer",
