@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import importlib.machinery
 import importlib.util
 import logging
+import os
+import re
 import signal
 import socket
+import sys
 import threading
-from collections.abc import Iterator
+import types
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -306,3 +312,56 @@ def test_a_failed_startup_in_a_process_is_one_line(launch: type[ServerProcess]) 
     server = launch("tests.server.apps:failing_startup_app", "--port", "0")
     assert server.wait() == 3
     assert server.lines == ["ERROR: application startup failed: no database"]
+
+
+@pytest.mark.slow
+def test_reload_serves_the_app_in_a_child_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # watchfiles is optional: a stand-in that reports no change until stopped.
+    fake = types.ModuleType("watchfiles")
+    fake.__spec__ = importlib.machinery.ModuleSpec("watchfiles", None)
+
+    async def awatch(
+        *paths: str, watch_filter: object, stop_event: asyncio.Event
+    ) -> AsyncIterator[set[tuple[int, str]]]:
+        await stop_event.wait()
+        no_changes: list[set[tuple[int, str]]] = []
+        for changes in no_changes:
+            yield changes
+
+    fake.awatch = awatch  # type: ignore[attr-defined]  # a module built at runtime
+    fake.PythonFilter = object  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "watchfiles", fake)
+
+    bound = threading.Event()
+    ports: list[int] = []
+
+    class OnBound(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            pattern = r"runs 1 worker\(s\) on http://127.0.0.1:(\d+)"
+            if match := re.search(pattern, record.getMessage()):
+                ports.append(int(match.group(1)))
+                bound.set()
+
+    texts: list[str] = []
+
+    def client() -> None:
+        if not bound.wait(PROCESS_WAIT):
+            return  # the supervisor never ran (main() returns): no handler for a signal
+        try:
+            # The child may still be starting: the connection waits in the backlog.
+            texts.append(httpx.get(f"http://127.0.0.1:{ports[0]}/", timeout=PROCESS_WAIT).text)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # the supervisor's handler stops it
+
+    handler = OnBound()
+    logging.getLogger("tornadoish.server.error").addHandler(handler)
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        assert main(["tests.server.apps:app", "--port", "0", "--reload", "--no-access-log"]) == 0
+    finally:
+        logging.getLogger("tornadoish.server.error").removeHandler(handler)
+        thread.join(PROCESS_WAIT)
+    assert texts == ["hello"]
