@@ -344,3 +344,24 @@ def test_workers_shut_down_when_the_supervisor_is_killed_outright(
     server.process.kill()  # SIGKILL: no chance to forward anything
     server.wait_for(r"Shutting down on SIGTERM", occurrence=2)
     server.wait_for(r"lifespan shutdown", occurrence=2)
+
+
+@pytest.mark.slow
+def test_a_second_sigint_to_the_supervisor_forces_the_workers_out(
+    launch: type[ServerProcess],
+) -> None:
+    server = launch(
+        *("tests.server.apps:app", "--port", "0", "--workers", "2", "--no-access-log"),
+        *("--timeout-graceful-shutdown", "60"),
+    )
+    port = int(server.url().rsplit(":", 1)[1])
+    server.wait_for(r"Serving on", occurrence=2)
+    with socket.create_connection(("127.0.0.1", port), timeout=PROCESS_WAIT) as sock:
+        sock.sendall(b"GET /hang HTTP/1.1\r\nHost: test\r\n\r\n")
+        server.wait_for("hang request started")
+        server.send_signal(signal.SIGINT)
+        server.wait_for(r"Shutting down on SIGINT", occurrence=2)
+        server.send_signal(signal.SIGINT)
+        assert server.wait() == 1
+    assert "Supervisor: second SIGINT; forcing the workers to exit" in server.output
+    assert "Forced exit on a second SIGINT" in server.output
