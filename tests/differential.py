@@ -164,13 +164,17 @@ def assert_error_logged(
     records = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
     for prefix in (f"{framework}." for framework in frameworks):
         own = [r for r in records if r.name.startswith(prefix)]
-        assert own, f"no ERROR log from {prefix}*"
+        # pytest.fail, not assert: this helper module is not assertion-rewritten, and
+        # a plain assert would vanish under ``python -O``.
+        if not own:
+            pytest.fail(f"no ERROR log from {prefix}*", pytrace=False)
         text = "\n".join(
             r.getMessage() + (logging.Formatter().formatException(r.exc_info) if r.exc_info else "")
             for r in own
         )
         for needle in needles:
-            assert needle in text, f"{needle!r} not in the {prefix}* ERROR logs:\n{text}"
+            if needle not in text:
+                pytest.fail(f"{needle!r} not in the {prefix}* ERROR logs:\n{text}", pytrace=False)
     caplog.clear()
 
 
