@@ -1214,6 +1214,12 @@ def cookie_rules(web: Web) -> Rules:
                 )
             elif kind == "timestamp":
                 self.set_cookie("ts", "v", expires=1_700_000_000)
+            elif kind == "naive":
+                self.set_cookie("naive", "v", expires=datetime.datetime(2030, 1, 2, 3, 4, 5))
+            elif kind == "tuple":
+                self.set_cookie("tuple", "v", expires=(2030, 1, 2, 3, 4, 5, 0, 0, 0))
+            elif kind == "samesite-none":
+                self.set_cookie("sn", "v", samesite="None", secure=True, max_age=0)
             elif kind == "days":
                 self.set_cookie("days", "v", expires_days=30)
             elif kind == "quoting":
@@ -1266,7 +1272,21 @@ async def test_reading_cookies_matches(cookie: str | None) -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "kind",
-    ["plain", "all", "timestamp", "days", "quoting", "bytes", "replace", "clear", "clear-all"],
+    [
+        "plain",
+        "all",
+        "timestamp",
+        "naive",
+        "tuple",
+        "samesite-none",  # max_age=0 means "no Max-Age" on both
+        "days",
+        "quoting",
+        "bytes",
+        "replace",
+        "clear",
+        "clear-all",
+        "no-path",
+    ],
 )
 async def test_setting_cookies_matches(kind: str) -> None:
     async with differential(cookie_rules) as pair:
