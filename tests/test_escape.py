@@ -112,9 +112,9 @@ def test_url_unescape_with_and_without_plus_and_encoding(
     assert url_unescape(value, encoding=encoding, plus=plus) == expected
 
 
-def test_url_unescape_raises_on_invalid_utf8() -> None:
-    with pytest.raises(UnicodeDecodeError):
-        url_unescape("%FF")
+@pytest.mark.parametrize("plus", [True, False])
+def test_url_unescape_replaces_invalid_utf8(plus: bool) -> None:
+    assert url_unescape("%FFa%C3", plus=plus) == "\ufffda\ufffd"
 
 
 @pytest.mark.parametrize(

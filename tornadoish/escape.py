@@ -69,7 +69,8 @@ def url_unescape(value: str | bytes, encoding: str | None = "utf-8", plus: bool 
     if plus:
         value = value.replace(b"+", b" ")
     raw = urllib.parse.unquote_to_bytes(value)
-    return raw if encoding is None else raw.decode(encoding)
+    # Like Tornado (urllib's unquote): bytes invalid in ``encoding`` become U+FFFD.
+    return raw if encoding is None else raw.decode(encoding, errors="replace")
 
 
 def json_encode(value: Any) -> str:
