@@ -144,6 +144,17 @@ def test_http_file_fields_are_attributes_and_items() -> None:
         upload["size"]
 
 
+def test_http_file_supports_dict_style_get_and_in() -> None:
+    # Tornado's HTTPFile is a dict; handlers use these too.
+    upload = HTTPFile(filename="a.txt", body=b"hi", content_type="text/plain")
+    assert upload.get("content_type") == "text/plain"
+    assert upload.get("size") is None
+    assert upload.get("size", 0) == 0
+    assert "body" in upload
+    assert "size" not in upload
+    assert 0 not in upload
+
+
 def test_http_file_is_immutable() -> None:
     upload = HTTPFile("a", b"", "x/y")
     with pytest.raises(AttributeError):

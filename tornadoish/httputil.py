@@ -123,9 +123,20 @@ class HTTPFile:
 
     def __getitem__(self, key: str) -> Any:
         # Tornado's HTTPFile is a dict subclass; handlers often index it.
-        if key in ("filename", "body", "content_type"):
+        if key in _HTTP_FILE_KEYS:
             return getattr(self, key)
         raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        # Without this, ``"body" in file`` would fall back to indexing with 0, 1, ...
+        return key in _HTTP_FILE_KEYS
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``file.get("content_type")``, as on Tornado's dict-based HTTPFile."""
+        return getattr(self, key) if key in _HTTP_FILE_KEYS else default
+
+
+_HTTP_FILE_KEYS = ("filename", "body", "content_type")
 
 
 def reason_phrase(status_code: int) -> str:
