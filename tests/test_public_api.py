@@ -106,10 +106,15 @@ TORNADO_WEB_NAMES = [
     "MissingArgumentError",
     "RedirectHandler",
     "RequestHandler",
+    "StaticFileHandler",
     "URLSpec",
     "addslash",
     "authenticated",
+    "create_signed_value",
+    "decode_signed_value",
+    "get_signature_key_version",
     "removeslash",
+    "stream_request_body",
     "url",
 ]
 

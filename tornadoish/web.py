@@ -7,6 +7,11 @@ from tornadoish.auth import addslash, authenticated, removeslash
 from tornadoish.errors import Finish, HTTPError, MissingArgumentError
 from tornadoish.handler import RequestHandler, stream_request_body
 from tornadoish.routing import URLSpec, url
+from tornadoish.security import (
+    create_signed_value,
+    decode_signed_value,
+    get_signature_key_version,
+)
 from tornadoish.simple_handlers import ErrorHandler, RedirectHandler
 from tornadoish.static import StaticFileHandler
 
@@ -22,6 +27,9 @@ __all__ = [
     "URLSpec",
     "addslash",
     "authenticated",
+    "create_signed_value",
+    "decode_signed_value",
+    "get_signature_key_version",
     "removeslash",
     "stream_request_body",
     "url",
