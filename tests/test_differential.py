@@ -2075,7 +2075,14 @@ def template_spec(root: Path) -> Callable[[Web], AppSpec]:
                 web.url(r"/render/(.*)", Rendered, name="rendered"),
                 ("/render-string", RenderString),
             ],
-            settings={"template_loader": loader, "static_path": str(root)},
+            # template_path too: Tornado caches loaders per template path for the whole
+            # process, by default the handler module's directory, shared with other
+            # test modules that give their own template_loader.
+            settings={
+                "template_loader": loader,
+                "template_path": str(root),
+                "static_path": str(root),
+            },
         )
 
     return spec
