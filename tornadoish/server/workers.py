@@ -22,16 +22,14 @@ import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
-from tornadoish.server.config import ServerConfig
-from tornadoish.server.runner import (
-    EXIT_ERROR,
-    EXIT_OK,
-    EXIT_STARTUP_FAILED,
-    _format_address,
+from tornadoish.server.binding import (
     bind_sockets,
+    format_address,
     remove_unix_socket_files,
     unix_socket_files,
 )
+from tornadoish.server.config import ServerConfig
+from tornadoish.server.runner import EXIT_ERROR, EXIT_OK, EXIT_STARTUP_FAILED
 
 __all__ = [
     "SUPERVISOR_PID_ENV",
@@ -247,9 +245,9 @@ class Supervisor:
 def _describe(sockets: list[socket.socket], config: ServerConfig) -> str:
     name = sockets[0].getsockname()
     if sockets[0].family == socket.AF_UNIX:
-        return _format_address(str(name))
+        return format_address(str(name))
     tls = config.ssl_certfile is not None
-    return _format_address((str(name[0]), int(name[1])), tls=tls)
+    return format_address((str(name[0]), int(name[1])), tls=tls)
 
 
 def run_workers(command: WorkerCommand, config: ServerConfig) -> int:
