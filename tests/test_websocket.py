@@ -15,6 +15,7 @@ import pytest
 from tests.apps import client
 from tornadoish import Application, HTTPError, RequestHandler
 from tornadoish.testing import WebSocketSessionClosed, websocket_connect
+from tornadoish.types import Message
 from tornadoish.websocket import WebSocketClosedError, WebSocketHandler
 
 pytestmark = pytest.mark.anyio
@@ -588,6 +589,7 @@ class ValidatingHandler(RecordingHandler):
             except (ValueError, TypeError) as exc:
                 self.record.events.append(type(exc).__name__)
         self.write_message(b"bytes as text")
+        self.write_message("text as binary", binary=True)
 
 
 async def test_invalid_close_codes_reasons_and_message_types_raise_precise_errors() -> None:
@@ -595,6 +597,7 @@ async def test_invalid_close_codes_reasons_and_message_types_raise_precise_error
     async with websocket_connect(app, "/ws") as ws:
         await ws.send_text("go")
         assert await ws.receive_text() == "bytes as text"
+        assert await ws.receive_bytes() == b"text as binary"
     assert record.events == [
         "ValueError",
         "ValueError",
@@ -616,3 +619,106 @@ async def test_path_groups_reach_open_and_a_post_gets_405() -> None:
         response = await http.post("/room/blue")
     assert response.status_code == 405
     assert isinstance(response, httpx.Response)
+
+
+# -- what a well-behaved server never does, driven by hand -------------------------------
+
+
+def ws_scope(path: str = "/ws") -> dict[str, Any]:
+    return {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "scheme": "ws",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), (b"sec-websocket-version", b"13")],
+        "subprotocols": [],
+        "extensions": {"websocket.http.response": {}},
+    }
+
+
+async def drive(
+    app: Application, incoming: list[Message], fail_sends: bool = False
+) -> list[Message]:
+    """Run one connection: ``incoming`` is delivered in order, then receive() blocks
+    (a client that never answers); returns what the app sent."""
+    sent: list[Message] = []
+    pending = list(incoming)
+    never = anyio.Event()
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        if fail_sends and message["type"] == "websocket.send":
+            raise OSError("connection lost")  # ASGI 2.4: a send after the client left
+        sent.append(message)
+
+    with anyio.fail_after(5):
+        await app(ws_scope(), receive, send)
+    return sent
+
+
+async def test_close_gives_up_on_a_client_that_never_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("tornadoish.websocket.CLOSE_HANDSHAKE_TIMEOUT", 0.05)
+    app, record = make_app()
+    connect: Message = {"type": "websocket.connect"}
+    incoming: list[Message] = [
+        connect,
+        {"type": "websocket.receive", "text": "close"},
+        {"type": "websocket.receive", "text": "dropped: the handler is closing"},
+    ]
+    sent = await drive(app, incoming)
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.close"]
+    assert (record.close_calls, record.close_code) == (1, None)
+
+
+class AwaitingWriter(RecordingHandler):
+    async def on_message(self, message: str | bytes) -> None:
+        try:
+            await self.write_message("reply")
+        except WebSocketClosedError as exc:
+            self.record.errors.append(exc)
+
+
+async def test_awaiting_a_write_the_server_could_not_deliver_raises_websocket_closed_error() -> (
+    None
+):
+    app, record = make_app(AwaitingWriter)
+    incoming: list[Message] = [
+        {"type": "websocket.connect"},
+        {"type": "websocket.receive", "text": "hello"},
+        {"type": "websocket.disconnect", "code": 1006},
+    ]
+    sent = await drive(app, incoming, fail_sends=True)
+    assert [m["type"] for m in sent] == ["websocket.accept"]
+    assert len(record.errors) == 2  # the awaited write, and the write in on_close
+    assert (record.close_calls, record.close_code) == (1, 1006)
+
+
+async def test_a_client_gone_before_the_handshake_is_never_opened_nor_closed() -> None:
+    app, record = make_app()
+    sent = await drive(app, [{"type": "websocket.disconnect", "code": 1006}])
+    assert sent == []
+    assert record.close_calls == 0
+
+
+class FailingCloseHandler(EchoHandler):
+    def on_close(self) -> None:
+        raise RuntimeError("on_close broke")
+
+
+async def test_an_exception_in_on_close_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    app, _ = make_app(FailingCloseHandler)
+    async with websocket_connect(app, "/ws") as ws:
+        await ws.send_json({"a": 1})
+        with pytest.raises(TypeError, match="expected a binary message"):
+            await ws.receive_bytes()
+    assert "Uncaught exception in on_close" in caplog.text
+    caplog.clear()
