@@ -5,7 +5,7 @@
 - Pure modules (plain values in and out) never import an async library.
 - Framework modules never import h11, wsproto or the server, except the lazy imports
   in ``Application.listen/serve/run``; only composition roots see both halves.
-- ``import tornadoish`` loads neither h11 nor wsproto.
+- ``import tornadoish`` loads neither h11, wsproto nor ``tornadoish.server``.
 """
 
 from __future__ import annotations
