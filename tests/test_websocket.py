@@ -639,7 +639,7 @@ def ws_scope(path: str = "/ws") -> dict[str, Any]:
 
 
 async def drive(
-    app: Application, incoming: list[Message], fail_sends: bool = False
+    app: Application, incoming: list[Message], fail_sends: type[Exception] | None = None
 ) -> list[Message]:
     """Run one connection: ``incoming`` is delivered in order, then receive() blocks
     (a client that never answers); returns what the app sent."""
@@ -654,8 +654,8 @@ async def drive(
         raise AssertionError("unreachable")
 
     async def send(message: Message) -> None:
-        if fail_sends and message["type"] == "websocket.send":
-            raise OSError("connection lost")  # ASGI 2.4: a send after the client left
+        if fail_sends is not None and message["type"] == "websocket.send":
+            raise fail_sends("connection lost")  # ASGI 2.4: OSError once the client left
         sent.append(message)
 
     with anyio.fail_after(5):
@@ -696,7 +696,7 @@ async def test_awaiting_a_write_the_server_could_not_deliver_raises_websocket_cl
         {"type": "websocket.receive", "text": "hello"},
         {"type": "websocket.disconnect", "code": 1006},
     ]
-    sent = await drive(app, incoming, fail_sends=True)
+    sent = await drive(app, incoming, fail_sends=OSError)
     assert [m["type"] for m in sent] == ["websocket.accept"]
     assert len(record.errors) == 2  # the awaited write, and the write in on_close
     assert (record.close_calls, record.close_code) == (1, 1006)
@@ -722,3 +722,38 @@ async def test_an_exception_in_on_close_is_logged(caplog: pytest.LogCaptureFixtu
             await ws.receive_bytes()
     assert "Uncaught exception in on_close" in caplog.text
     caplog.clear()
+
+
+async def test_a_server_refusing_a_send_is_logged_and_ends_the_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app, record = make_app()
+    incoming: list[Message] = [
+        {"type": "websocket.connect"},
+        {"type": "websocket.receive", "text": "hello"},
+    ]
+    sent = await drive(app, incoming, fail_sends=RuntimeError)
+    assert [m["type"] for m in sent] == ["websocket.accept"]
+    assert "websocket send failed" in caplog.text
+    caplog.clear()
+    assert record.close_calls == 1
+
+
+class LifecycleHandler(RecordingHandler):
+    def on_finish(self) -> None:
+        self.record.events.append("on_finish")
+
+    def on_message(self, message: str | bytes) -> None:
+        self.record.events.append(message)
+        self.write_message(message)
+
+    def on_close(self) -> None:
+        self.record.events.append("on_close")
+
+
+async def test_on_finish_runs_once_right_after_the_handshake_as_in_tornado() -> None:
+    app, record = make_app(LifecycleHandler)
+    async with websocket_connect(app, "/ws") as ws:
+        await ws.send_text("m")
+        assert await ws.receive_text() == "m"
+    assert record.events == ["on_finish", "m", "on_close"]

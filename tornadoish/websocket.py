@@ -132,6 +132,13 @@ class _Connection:
             except _asgi.ClientGone:
                 self.finish()
                 return
+            except Exception:
+                # The server refused a message ASGI allows: its bug or ours, not the
+                # client's. Log it and end the connection rather than the handler.
+                app_log.error("websocket send failed", exc_info=True)
+                self.finish()
+                give_up.cancel()
+                return
             self._sent += 1
             self._notify()
             if isinstance(item, _Close):
@@ -189,6 +196,7 @@ class WebSocketHandler(RequestHandler):
         self.close_reason: str | None = None
         self._selected_subprotocol: str | None = None
         self._on_close_called = False
+        self._on_finish_done = False
         super().__init__(application, request, **kwargs)
 
     # -- the handshake ----------------------------------------------------------------
@@ -292,7 +300,14 @@ class WebSocketHandler(RequestHandler):
         ):
             setattr(self, name, _not_supported)
         self.ws_connection = _Connection(channel)
+        # As in Tornado, the HTTP request ends with the handshake: on_finish() now.
+        await super()._run_on_finish()
+        self._on_finish_done = True
         await self._run(channel, self.ws_connection)
+
+    async def _run_on_finish(self) -> None:
+        if not self._on_finish_done:
+            await super()._run_on_finish()
 
     def _warn_about_ping_settings(self) -> None:
         global _ping_settings_warned
