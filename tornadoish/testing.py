@@ -416,19 +416,25 @@ async def websocket_connect(
             session._inbox_in.send_nowait(None)
 
     inbox_in, inbox = session._inbox_in, session._inbox
-    async with to_app, app_inbox, app_outbox, from_app, inbox_in, inbox:
-        async with anyio.create_task_group() as group:
-            group.start_soon(run_app)
-            group.start_soon(pump)
-            with anyio.fail_after(wait_seconds):
-                await to_app.send({"type": "websocket.connect"})
-                await session._handshake_done.wait()
-            try:
-                yield session
-            finally:
-                with anyio.CancelScope(shield=True):
-                    with anyio.move_on_after(wait_seconds):
-                        await session.close()
-                group.cancel_scope.cancel()
+    async with (
+        to_app,
+        app_inbox,
+        app_outbox,
+        from_app,
+        inbox_in,
+        inbox,
+        anyio.create_task_group() as group,
+    ):
+        group.start_soon(run_app)
+        group.start_soon(pump)
+        with anyio.fail_after(wait_seconds):
+            await to_app.send({"type": "websocket.connect"})
+            await session._handshake_done.wait()
+        try:
+            yield session
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(wait_seconds):
+                await session.close()
+            group.cancel_scope.cancel()
     if errors:
         raise errors[0]
