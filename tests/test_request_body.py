@@ -175,3 +175,31 @@ async def test_send_to_a_gone_client_stops_the_response_quietly() -> None:
         raise OSError("client gone")
 
     await make_app()(_scope("/echo", "POST"), receive, send)
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [bytearray(b"abc")],
+        [bytearray(b"ab"), memoryview(b"c")],
+    ],
+)
+async def test_bytes_like_body_chunks_from_a_server_become_a_bytes_body(
+    chunks: list[bytearray | memoryview],
+) -> None:
+    messages: list[Message] = [
+        {"type": "http.request", "body": chunk, "more_body": index < len(chunks) - 1}
+        for index, chunk in enumerate(chunks)
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await make_app()(_scope("/echo", "POST"), receive, send)
+    assert sent[0]["status"] == 200
+    assert sent[1]["body"] == b"abc"
+    assert type(sent[1]["body"]) is bytes

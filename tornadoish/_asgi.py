@@ -122,6 +122,10 @@ async def read_body(
         if message["type"] != "http.request":
             raise ClientGone()
         chunk: bytes = message.get("body", b"")
+        if type(chunk) is not bytes:
+            # ASGI says bytes, yet servers hand over what their parser holds (h11 gives
+            # bytearray slices); the handler's request.body is bytes whatever the server.
+            chunk = bytes(chunk)
         if chunk:
             size += len(chunk)
             if limit is not None and size > limit:
