@@ -107,6 +107,11 @@ def _reverse_template(regex: re.Pattern[str]) -> tuple[str, int] | None:
     if regex.groups != pattern.count("("):
         # An escaped or nested parenthesis: too complex to invert reliably.
         return None
+    suffix = ""
+    if len(pattern) >= 2 and pattern[-1] == "?" and pattern[-2] not in _REGEX_SPECIALS | {"(", ")"}:
+        # A trailing optional character, typically r"/items/?". Tornado reverses it
+        # to "/items/?", a URL whose path "/items/" the rule matches; so do we.
+        pattern, suffix = pattern[:-1], "?"
     pieces: list[str] = []
     for index, fragment in enumerate(pattern.split("(")):
         if index:
@@ -119,7 +124,7 @@ def _reverse_template(regex: re.Pattern[str]) -> tuple[str, int] | None:
         if literal is None:
             return None
         pieces.append(literal.replace("%", "%%"))
-    return "".join(pieces), regex.groups
+    return "".join(pieces) + suffix, regex.groups
 
 
 # Regex syntax that makes a fragment more than a literal. An unescaped '.' is not
@@ -131,7 +136,6 @@ _REGEX_SPECIALS = frozenset("[]{}*+?|^$\\")
 def _unescape_literal(fragment: str) -> str | None:
     """Undo regex escapes of a literal fragment; None if it holds real regex syntax."""
     out: list[str] = []
-    after_literal = False  # the previous token was one literal character
     chars = iter(fragment)
     for char in chars:
         if char == "\\":
@@ -139,17 +143,10 @@ def _unescape_literal(fragment: str) -> str | None:
             if not escaped or escaped.isalnum():
                 return None  # \d, \w, ... are character classes, not literals
             out.append(escaped)
-            after_literal = True
-        elif char == "?" and after_literal:
-            # An optional character, typically Tornado's trailing r"/?": the path
-            # without it still matches.
-            out.pop()
-            after_literal = False
         elif char in _REGEX_SPECIALS:
             return None
         else:
             out.append(char)
-            after_literal = True
     return "".join(out)
 
 
