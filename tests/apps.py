@@ -58,7 +58,8 @@ async def call(app: ASGIApp, scope: dict[str, Any], body: bytes = b"") -> list[M
         if not received:
             received = True
             return {"type": "http.request", "body": body, "more_body": False}
-        # The response is complete once the app returns; nothing waits on this.
+        # After the body the client counts as gone: a handler that watches for
+        # disconnects (on_connection_close) sees it at once.
         return {"type": "http.disconnect"}
 
     async def send(message: Message) -> None:
