@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.apps import client
-from tornadoish import Application, HTTPError, RequestHandler
+from tornadoish import Application, HTTPError, RequestHandler, authenticated
 from tornadoish.testing import WebSocketSessionClosed, websocket_connect
 from tornadoish.types import Message
 from tornadoish.websocket import WebSocketClosedError, WebSocketHandler
@@ -757,3 +757,33 @@ async def test_on_finish_runs_once_right_after_the_handshake_as_in_tornado() -> 
         await ws.send_text("m")
         assert await ws.receive_text() == "m"
     assert record.events == ["on_finish", "m", "on_close"]
+
+
+class LoginRequiredHandler(WebSocketHandler):
+    def get_current_user(self) -> str | None:
+        return self.get_cookie("user")
+
+    @authenticated
+    async def get(self, *args: str | None, **kwargs: str | None) -> None:
+        await super().get(*args, **kwargs)
+
+    def open(self) -> None:
+        self.write_message(f"hello {self.current_user}")
+
+
+@pytest.mark.parametrize(
+    ("cookie", "status", "greeting"),
+    [(None, 302, None), ("user=ada", None, "hello ada")],
+)
+async def test_an_authenticated_get_redirects_anonymous_handshakes_to_the_login_page(
+    cookie: str | None, status: int | None, greeting: str | None
+) -> None:
+    app = Application([(r"/ws", LoginRequiredHandler)], login_url="/login")
+    headers = {"Cookie": cookie} if cookie else {}
+    async with websocket_connect(app, "/ws", headers=headers) as ws:
+        if status is not None:
+            assert ws.rejection is not None
+            assert ws.rejection.status == status
+            assert ws.rejection.headers["Location"] == "/login?next=%2Fws"
+        else:
+            assert await ws.receive_text() == greeting
