@@ -100,6 +100,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "websocket_ping_timeout": (_is_interval, "a number >= 0 (0 disables) or None"),
     "websocket_max_message_size": (_is_positive_int_or_none, "a positive int or None"),
     "trusted_proxies": (_is_str_list, "a list of IP addresses or networks"),
+    "trusted_origins": (_is_str_list, "a list of origins such as 'https://example.com'"),
 }
 
 
