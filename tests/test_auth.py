@@ -161,3 +161,53 @@ async def test_removeslash_refuses_protocol_relative_redirects() -> None:
     async with app_client(make_app()) as client:
         response = await client.get("http://testserver//evil.example//")
     assert response.status_code == 403
+
+
+class FormTarget(RequestHandler):
+    def post(self) -> None:
+        self.write("accepted")
+
+
+class TrustingFormTarget(FormTarget):
+    def check_trusted_origin(self, origin: str) -> bool:
+        return origin.endswith(".friendly.example")
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status"),
+    [
+        ("/form", {}, 200),  # not a browser: no Origin, no Sec-Fetch-Site
+        ("/form", {"Sec-Fetch-Site": "same-origin"}, 200),
+        ("/form", {"Sec-Fetch-Site": "none"}, 200),
+        ("/form", {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, 403),
+        ("/form", {"Sec-Fetch-Site": "same-site", "Origin": "https://sub.testserver"}, 403),
+        ("/form", {"Origin": "http://testserver"}, 200),  # old browser, same host
+        ("/form", {"Origin": "https://evil.example"}, 403),
+        ("/form", {"Origin": "https://trusted.example"}, 200),  # trusted_origins setting
+        (
+            "/trusting",
+            {"Sec-Fetch-Site": "cross-site", "Origin": "https://a.friendly.example"},
+            200,
+        ),
+        ("/trusting", {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, 403),
+    ],
+)
+async def test_cross_origin_protection_refuses_foreign_unsafe_requests(
+    path: str, headers: dict[str, str], status: int
+) -> None:
+    app = Application(
+        [("/form", FormTarget), ("/trusting", TrustingFormTarget)],
+        cross_origin_protection=True,
+        trusted_origins=["https://trusted.example"],
+    )
+    async with app_client(app) as client:
+        response = await client.post(path, headers=headers)
+    assert response.status_code == status
+
+
+async def test_cross_origin_protection_is_off_by_default() -> None:
+    async with app_client(Application([("/form", FormTarget)])) as client:
+        response = await client.post(
+            "/form", headers={"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}
+        )
+    assert response.status_code == 200

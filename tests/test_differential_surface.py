@@ -196,3 +196,32 @@ def test_gzip_module_decodes_what_we_send() -> None:
     headers = HTTPHeaders({"Content-Type": "text/plain"})
     body = GzipEncoder("gzip").first(200, headers, b"abc " * 600, finishing=True)
     assert gzip.decompress(body) == b"abc " * 600
+
+
+def cross_origin_rules(web: ModuleType) -> AppSpec:
+    class Target(web.RequestHandler):  # type: ignore[name-defined,misc]
+        def post(self) -> None:
+            self.write("accepted")
+
+        def get(self) -> None:
+            self.write("read")
+
+    settings = {"cross_origin_protection": True, "trusted_origins": ["https://ok.example"]}
+    return AppSpec(rules=[("/t", Target)], settings=settings)
+
+
+@pytest.mark.parametrize(
+    ("method", "headers"),
+    [
+        ("POST", {}),
+        ("POST", {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}),
+        ("POST", {"Sec-Fetch-Site": "cross-site", "Origin": "https://ok.example"}),
+        ("POST", {"Sec-Fetch-Site": "same-origin"}),
+        ("POST", {"Origin": "http://differential.test:8080"}),
+        ("POST", {"Origin": "http://elsewhere.test"}),
+        ("GET", {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}),
+    ],
+)
+async def test_cross_origin_protection_matches(method: str, headers: dict[str, str]) -> None:
+    async with differential(cross_origin_rules) as pair:
+        await pair.same("/t", method, headers=headers)

@@ -81,6 +81,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "compress_response": (_is_bool, "a bool"),
     "gzip": (_is_bool, "a bool"),
     "xsrf_cookies": (_is_bool, "a bool"),
+    "cross_origin_protection": (_is_bool, "a bool"),
     "cookie_secret": (_is_secret, "a non-empty str/bytes or a dict of int -> str/bytes"),
     "key_version": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an int"),
     "login_url": (_is_str, "a str"),

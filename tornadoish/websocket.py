@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import inspect
 import sys
-import urllib.parse
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any
@@ -167,11 +166,6 @@ def _not_supported(*args: Any, **kwargs: Any) -> None:
     raise RuntimeError("Method not supported for Web Sockets")
 
 
-def _origin_matches_host(origin: str, host: str) -> bool:
-    # Scheme and port as in Tornado: the netloc must equal the Host header.
-    return urllib.parse.urlsplit(origin).netloc.lower() == host.lower()
-
-
 def _message_size(message: str | bytes, limit: int) -> int:
     """The message's size in bytes on the wire (exact once it could matter)."""
     if isinstance(message, bytes):
@@ -219,7 +213,7 @@ class WebSocketHandler(RequestHandler):
                 return
         # Browsers let any page open a websocket anywhere, so cross-origin protection
         # is always on. It runs after prepare(): check_origin may rely on it.
-        error = self._cross_origin_error()
+        error = self._cross_origin_error(self.check_origin)
         if error is not None:
             self._refuse(403, "Cross origin websockets not allowed", error)
             return
@@ -246,24 +240,6 @@ class WebSocketHandler(RequestHandler):
             gen_log.debug(message)
         else:
             gen_log.debug("%s: %s", message, detail)
-
-    def _cross_origin_error(self) -> str | None:
-        """Why the request must be refused as cross-origin, or None (Tornado 6.6's
-        rules: ``Sec-Fetch-Site`` first, else ``Origin`` against ``Host``)."""
-        headers = self.request.headers
-        site = headers.get("Sec-Fetch-Site")
-        origin = headers.get("Origin")
-        if site in ("same-origin", "none"):
-            return None
-        if site is None:
-            if origin is None:
-                return None  # not a browser: no cross-site risk
-            if _origin_matches_host(origin, headers.get("Host", "")) or self.check_origin(origin):
-                return None
-            return f"Origin {origin!r} not allowed"
-        if origin and self.check_origin(origin):
-            return None
-        return f"Sec-Fetch-Site {site} & origin {origin!r} not allowed"
 
     async def _accept(self, channel: _asgi.WebSocketChannel) -> None:
         offered = channel.subprotocols
@@ -473,8 +449,9 @@ class WebSocketHandler(RequestHandler):
     def check_origin(self, origin: str) -> bool:
         """Called only for a request that looks cross-origin (its ``Origin`` is not
         the ``Host``, or ``Sec-Fetch-Site`` says so): True accepts it. The default
-        accepts the origins listed in the ``trusted_origins`` setting (as Tornado 6.6)."""
-        return origin in self.settings.get("trusted_origins", ())
+        accepts what ``check_trusted_origin`` accepts: the ``trusted_origins`` setting
+        (as Tornado 6.6)."""
+        return self.check_trusted_origin(origin)
 
     def get_compression_options(self) -> dict[str, Any] | None:
         """Kept for ported code; not consulted: under ASGI the server negotiates
