@@ -216,8 +216,10 @@ async def test_bad_requests_get_an_error_status_and_close(
         ),
         pytest.param(b"GET / HTTP/1.1\r\nHost:\r\n\r\n", "/", "", "", False, id="empty-host"),
         pytest.param(
-            b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            # An upgrade the server does not do (websocket ones: test_websocket.py).
+            b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\n"
+            b"Connection: Upgrade, HTTP2-Settings\r\n"
+            b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
             "/ws",
             "",
             "h",
@@ -286,7 +288,8 @@ async def test_chunked_body_split_byte_by_byte_is_reassembled(serve: ServeFn) ->
     assert reply.json()["body"] == "hello"
 
 
-UPGRADE = b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+# An upgrade the server does not do (a websocket one is answered by the server).
+UPGRADE = b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"
 
 
 @pytest.mark.parametrize(

@@ -302,7 +302,7 @@ FRAGMENTS = [
     b"\r\n",
     b"GET http://a/b HTTP/1.1\r\nHost: x\r\n\r\n",
     b"PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
-    b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
     b"\x81\x85\x00\x00\x00\x00hello",
 ]
 
@@ -371,7 +371,7 @@ async def test_valid_pipelined_streams_in_any_split_get_every_answer(seed: int) 
 async def test_eof_after_bytes_held_behind_an_upgrade_request_is_delivered_after_them() -> None:
     protocol, transport = make_protocol(echo_app)
     protocol.data_received(
-        b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+        b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"
         b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n"
     )
     assert protocol.eof_received() is True

@@ -25,8 +25,15 @@ app waits for ``http.disconnect`` is only noticed when the app writes.
 Where we depart from h11's defaults: HTTP/1.0 requests that ask for keep-alive get it
 (h11 is shown such heads as HTTP/1.1, see ``framing.py``).
 
-The server knows nothing of the framework: it takes any ASGI 3 callable. WebSocket
-upgrades are not handled yet; :meth:`HTTPProtocol._upgrade` is where they will hook in.
+The server knows nothing of the framework: it takes any ASGI 3 callable.
+
+WebSocket: :meth:`HTTPProtocol._upgrade` validates an HTTP/1.1 ``Upgrade: websocket``
+request (``ws_handshake.py``) and hands it to a
+:class:`~tornadoish.server.websocket.WebSocketSession`. This protocol stays the
+transport's protocol for the life of the connection and forwards the transport's events
+to the session once it has answered 101 (rather than ``transport.set_protocol()`` to a
+new protocol object): whoever tracks this object (the runner's shutdown, its
+``connection_lost`` bookkeeping, ``state.connections``) keeps working unchanged.
 """
 
 from __future__ import annotations
@@ -49,6 +56,13 @@ from tornadoish.server.parsing import (
     error_response,
 )
 from tornadoish.server.state import ServerState
+from tornadoish.server.websocket import WebSocketSession
+from tornadoish.server.ws_handshake import (
+    HandshakeRejected,
+    is_websocket_request,
+    rejection_response,
+    validate_handshake,
+)
 from tornadoish.types import ASGIApp
 
 __all__ = ["HTTPProtocol"]
@@ -87,6 +101,8 @@ class HTTPProtocol(asyncio.Protocol):
             limit_body_bytes=config.limit_body_bytes,
         )
         self.cycle: RequestCycle | None = None
+        # The websocket request in flight, if any; after its 101 it owns the transport.
+        self.websocket: WebSocketSession | None = None
         # Every task we start, until it is done (a finished response may leave its app
         # still running, e.g. background work after the body).
         self.tasks: dict[asyncio.Task[None], RequestCycle] = {}
@@ -125,6 +141,11 @@ class HTTPProtocol(asyncio.Protocol):
         self._shutdown = True
         if not self._connected or self._closing:
             return
+        websocket = self.websocket
+        if websocket is not None:
+            websocket.shutdown()
+            if websocket.upgraded:
+                return
         cycle = self.cycle
         if cycle is None:
             self._close()
@@ -160,6 +181,10 @@ class HTTPProtocol(asyncio.Protocol):
         self._head_timer = self.loop.call_later(config.timeout_request_head, self._on_head_timeout)
 
     def data_received(self, data: bytes) -> None:
+        websocket = self.websocket
+        if websocket is not None and websocket.upgraded:
+            websocket.data_received(data)
+            return
         if self._closing or self.conn.their_state in _NOTHING_MORE:
             return  # lingering, closing, or after a "Connection: close" request
         if self._keep_alive_timer is not None:
@@ -186,6 +211,9 @@ class HTTPProtocol(asyncio.Protocol):
         self._process()
 
     def eof_received(self) -> bool:
+        websocket = self.websocket
+        if websocket is not None and websocket.upgraded:
+            return websocket.eof_received()
         if self._closing:
             self._close()
             return False
@@ -206,8 +234,14 @@ class HTTPProtocol(asyncio.Protocol):
         self._cancel_timers()
         self.writing_paused = False
         self._wake_writers()
+        websocket = self.websocket
+        if websocket is not None:
+            # The session tells its app and gives it a grace period before cancelling.
+            websocket.connection_lost(exc)
         for task, cycle in list(self.tasks.items()):
             cycle.disconnect()
+            if websocket is not None and cycle is websocket.cycle:
+                continue
             if not cycle.response_complete and not task.done():
                 # The app gets one step to see the disconnect, then is cancelled.
                 self.loop.call_soon(task.cancel)
@@ -215,10 +249,14 @@ class HTTPProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.writing_paused = True
+        if self.websocket is not None:
+            self.websocket.writing_changed()
 
     def resume_writing(self) -> None:
         self.writing_paused = False
         self._wake_writers()
+        if self.websocket is not None:
+            self.websocket.writing_changed()
 
     # -- CycleOwner --------------------------------------------------------------------
 
@@ -268,6 +306,19 @@ class HTTPProtocol(asyncio.Protocol):
                 self._process()
         else:
             self._finish_cycle()
+
+    # -- WebSocketOwner ----------------------------------------------------------------
+
+    def take_upgrade_bytes(self) -> tuple[bytes, bool]:
+        return self.framer.take_held(), self._eof_after_held
+
+    def set_reading_paused(self, paused: bool) -> None:
+        if paused != self._reading_paused and not self._closing:
+            self._reading_paused = paused
+            if paused:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
 
     def response_failed(self, cycle: RequestCycle) -> None:
         if cycle is not self.cycle or self._closing:
@@ -398,14 +449,45 @@ class HTTPProtocol(asyncio.Protocol):
             task.add_done_callback(self._task_done)
 
     def _upgrade(self, request: h11.Request, cycle: RequestCycle) -> bool:
-        """Hook for protocol upgrades (WebSocket): True if the transport was taken over.
+        """Protocol upgrades: True if the request went to a websocket session (or was
+        refused as a bad handshake) instead of an ``http`` app call.
 
-        For now every request, ``Upgrade: websocket`` included, is served as plain HTTP.
-        A takeover answers 101 through ``self.conn`` and gets the bytes that followed
-        the request from ``self.framer.take_held()`` (the framer holds everything after
-        an upgrade request, unexamined; h11 has none of it).
+        Other upgrades are served as plain HTTP. The session answers 101 through
+        ``self.conn`` and takes the bytes that followed the request from the framer
+        (which holds everything after an upgrade request, unexamined; h11 has none).
         """
-        return False
+        if not is_websocket_request(cycle.scope["http_version"], request.headers):
+            return False
+        try:
+            handshake = validate_handshake(request.method, request.headers)
+        except HandshakeRejected as exc:
+            error_log.debug("refusing websocket handshake from %s: %s", self.client, exc)
+            cycle.disconnect()
+            cycle.log_access(exc.status)
+            date = self.date_header() if self.config.date_header else None
+            self.transport.write(
+                rejection_response(
+                    exc,
+                    date=date,
+                    server=self.config.server_header,
+                    head_only=request.method == b"HEAD",
+                )
+            )
+            self._linger()
+            return True
+        # The handshake has no body: let h11 reach the end of the request now, so that
+        # it awaits our answer in MIGHT_SWITCH_PROTOCOL before the app can accept.
+        end = self.conn.next_event()
+        assert type(end) is h11.EndOfMessage, end
+        cycle.end_body()
+        session = WebSocketSession(self, cycle, handshake, self.config)
+        self.websocket = session
+        task = _start_task(self.loop, session.run(self.app))
+        session.task = task
+        if not task.done():
+            self.tasks[task] = cycle
+            task.add_done_callback(self._task_done)
+        return True
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self.tasks.pop(task, None)
@@ -413,6 +495,7 @@ class HTTPProtocol(asyncio.Protocol):
     def _finish_cycle(self) -> None:
         """Both sides finished one exchange: reuse the connection for the next one."""
         self.cycle = None
+        self.websocket = None
         self._drained = 0
         self._pipelined = 0
         try:
@@ -476,8 +559,8 @@ class HTTPProtocol(asyncio.Protocol):
         self.transport.close()
 
     def _update_reading(self) -> None:
-        if self._closing:
-            return
+        if self._closing or (self.websocket is not None and self.websocket.upgraded):
+            return  # after a 101 the websocket session decides
         cycle = self.cycle
         # Reading goes on while a request is in flight, so that a vanished client is
         # noticed; pipelined requests are not parsed meanwhile, only buffered, and
