@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tornadoish import Application, HTTPError, RedirectHandler, RequestHandler
+from tornadoish import Application, HTTPError, RedirectHandler, RequestHandler, url
 from tornadoish.types import ASGIApp, Message
 
 BASE_URL = "http://testserver"
@@ -113,6 +113,17 @@ class CookieHandler(RequestHandler):
         self.write(self.get_cookie("seen", "none") or "")
 
 
+class WhereHandler(RequestHandler):
+    def get(self) -> None:
+        self.write(
+            {
+                "path": self.request.path,
+                "full_url": self.request.full_url(),
+                "user_url": self.reverse_url("user", 5),
+            }
+        )
+
+
 class LifespanStateHandler(RequestHandler):
     def get(self) -> None:
         self.write({"startups": self.settings["startups"]})
@@ -127,7 +138,8 @@ app = Application(
     [
         (r"/", HelloHandler),
         (r"/json", JSONHandler),
-        (r"/user/([0-9]+)", UserHandler),
+        url(r"/user/([0-9]+)", UserHandler, name="user"),
+        (r"/where", WhereHandler),
         (r"/get-only", GetOnlyHandler),
         (r"/fail", FailHandler),
         (r"/stream", StreamHandler),

@@ -57,11 +57,17 @@ async def _running(
 
 
 @asynccontextmanager
-async def uvicorn_server() -> AsyncIterator[str]:
+async def uvicorn_server(root_path: str = "") -> AsyncIterator[str]:
     import uvicorn
 
     config = uvicorn.Config(
-        app, http="h11", ws="none", lifespan="on", log_config=None, access_log=False
+        app,
+        http="h11",
+        ws="none",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        root_path=root_path,
     )
     server = uvicorn.Server(config)
 
@@ -191,3 +197,20 @@ async def test_keep_alive_serves_several_requests_on_one_connection(
 async def test_lifespan_startup_hooks_ran(http: httpx.AsyncClient) -> None:
     response = await http.get("/lifespan")
     assert response.json() == {"startups": 1}
+
+
+async def test_uvicorn_root_path_puts_the_app_below_a_prefix() -> None:
+    # uvicorn --root-path: a proxy strips "/t"; uvicorn puts it back into path and
+    # raw_path and sets root_path. Routing happens below it; URLs the app builds keep it.
+    async with (
+        uvicorn_server(root_path="/t") as base,
+        httpx.AsyncClient(base_url=base, timeout=START_STOP_TIMEOUT) as client,
+    ):
+        where = await client.get("/where?x=1")
+        user = await client.get("/user/5")
+    assert where.json() == {
+        "path": "/t/where",
+        "full_url": f"{base}/t/where?x=1",
+        "user_url": "/t/user/5",
+    }
+    assert user.text == "user 5"
