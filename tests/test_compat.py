@@ -81,7 +81,7 @@ async def uvicorn_server(root_path: str = "") -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def hypercorn_server() -> AsyncIterator[str]:
+async def hypercorn_server(root_path: str = "") -> AsyncIterator[str]:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
@@ -93,6 +93,7 @@ async def hypercorn_server() -> AsyncIterator[str]:
         config.bind = [f"fd://{os.dup(sock.fileno())}"]
         config.accesslog = None
         config.errorlog = None
+        config.root_path = root_path
         return asyncio.ensure_future(
             serve(app, config, shutdown_trigger=shutdown.wait, mode="asgi")  # type: ignore[arg-type]
         )
@@ -199,11 +200,13 @@ async def test_lifespan_startup_hooks_ran(http: httpx.AsyncClient) -> None:
     assert response.json() == {"startups": 1}
 
 
-async def test_uvicorn_root_path_puts_the_app_below_a_prefix() -> None:
-    # uvicorn --root-path: a proxy strips "/t"; uvicorn puts it back into path and
-    # raw_path and sets root_path. Routing happens below it; URLs the app builds keep it.
+@pytest.mark.parametrize("server", sorted(SERVERS))
+async def test_server_root_path_puts_the_app_below_a_prefix(server: str) -> None:
+    # --root-path: a proxy strips "/t" before the server sees the request. uvicorn
+    # puts it back into path and raw_path, hypercorn leaves path alone; either way the
+    # app routes below the prefix and the URLs it builds carry it.
     async with (
-        uvicorn_server(root_path="/t") as base,
+        SERVERS[server](root_path="/t") as base,
         httpx.AsyncClient(base_url=base, timeout=START_STOP_TIMEOUT) as client,
     ):
         where = await client.get("/where?x=1")
