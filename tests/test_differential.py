@@ -2171,19 +2171,8 @@ def _reverse(web: Web, pattern: str, args: tuple[Any, ...]) -> str:
         (r"/api/v1.0/(\d+)", (7,)),  # an unescaped "." read as a literal
         (r"/escaped\.dot/(\d+)", (7,)),
         (r"/dash\-ed/(\w+)", ("w",)),
-        *(
-            pytest.param(
-                pattern,
-                args,
-                marks=pytest.mark.xfail(
-                    strict=True,
-                    reason="Tornado keeps an optional trailing '/?' literally "
-                    "('/trailing/3/?'); tornadoish leaves it out ('/trailing/3', commit "
-                    "02d6fe5). Undocumented difference.",
-                ),
-            )
-            for pattern, args in ((r"/trailing/?", ()), (r"/trailing/(\d+)/?", (3,)))
-        ),
+        (r"/trailing/?", ()),  # Tornado keeps the optional "/?" literally; so do we
+        (r"/trailing/(\d+)/?", (3,)),
         (r"/bytes/(.*)", (b"caf\xc3\xa9",)),
         (r"/unicode/(.*)", ("caf\u00e9 \u20ac",)),
         (r"/percent/(.*)", ("100%",)),
