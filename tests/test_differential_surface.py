@@ -179,8 +179,11 @@ def template_rules(web: ModuleType) -> AppSpec:
         def get(self) -> None:
             self.render("tornado_page.html", title="<i>x</i>", items=["a<", "b"])
 
+    # Tornado caches a loader per template directory for the whole process, so the
+    # directory is named too: another test's loader for some other path cannot leak in.
     loader = tornado.template.Loader(TEMPLATES)
-    return AppSpec(rules=[("/page", Page)], settings={"template_loader": loader})
+    settings = {"template_loader": loader, "template_path": TEMPLATES}
+    return AppSpec(rules=[("/page", Page)], settings=settings)
 
 
 async def test_tornado_templates_render_the_same() -> None:
