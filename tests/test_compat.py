@@ -1,115 +1,30 @@
-"""The same Application over real HTTP under uvicorn and hypercorn (asyncio only).
-
-Each server runs in the test's event loop on a socket the test bound and put in
-listening state itself, so the port is known and connectable before the server
-starts; teardown asks the server to stop and waits for it, bounded by a timeout.
-"""
+"""The same Application over real HTTP under our own server, uvicorn and hypercorn
+(asyncio only; the servers are started by tests/servers.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from tests.apps import app
+from tests.servers import SERVER_NAMES, START_STOP_TIMEOUT, serving
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-START_STOP_TIMEOUT = 10.0
 
 
 @pytest.fixture(scope="module")
 def anyio_backend() -> str:
-    # uvicorn and hypercorn.asyncio need an asyncio loop.
+    # uvicorn and hypercorn.asyncio need an asyncio loop; so does our server.
     return "asyncio"
 
 
-def _listening_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
-
-
-@asynccontextmanager
-async def _running(
-    serve: Callable[[socket.socket], asyncio.Future[None] | asyncio.Task[None]],
-    stop: Callable[[], None],
-) -> AsyncIterator[str]:
-    sock = _listening_socket()
-    port = sock.getsockname()[1]
-    task = asyncio.ensure_future(serve(sock))
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop()
-        try:
-            await asyncio.wait_for(task, START_STOP_TIMEOUT)
-        finally:
-            sock.close()
-
-
-@asynccontextmanager
-async def uvicorn_server(root_path: str = "") -> AsyncIterator[str]:
-    import uvicorn
-
-    config = uvicorn.Config(
-        app,
-        http="h11",
-        ws="none",
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        root_path=root_path,
-    )
-    server = uvicorn.Server(config)
-
-    def stop() -> None:
-        server.should_exit = True
-
-    async with _running(
-        lambda sock: asyncio.ensure_future(server.serve(sockets=[sock])), stop
-    ) as url:
-        yield url
-
-
-@asynccontextmanager
-async def hypercorn_server(root_path: str = "") -> AsyncIterator[str]:
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
-    shutdown = asyncio.Event()
-
-    def start(sock: socket.socket) -> asyncio.Task[None]:
-        config = Config()
-        # Hypercorn owns (and closes) the socket it is given: hand it a duplicate.
-        config.bind = [f"fd://{os.dup(sock.fileno())}"]
-        config.accesslog = None
-        config.errorlog = None
-        config.root_path = root_path
-        return asyncio.ensure_future(
-            serve(app, config, shutdown_trigger=shutdown.wait, mode="asgi")  # type: ignore[arg-type]
-        )
-
-    async with _running(start, shutdown.set) as url:
-        yield url
-
-
-SERVERS = {"uvicorn": uvicorn_server, "hypercorn": hypercorn_server}
-
-
-@pytest.fixture(scope="module", params=sorted(SERVERS))
+@pytest.fixture(scope="module", params=SERVER_NAMES)
 async def http(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
     app.settings["startups"] = 0  # each server runs the lifespan startup once
     async with (
-        SERVERS[request.param]() as url,
+        serving(request.param, app) as url,
         httpx.AsyncClient(base_url=url, timeout=START_STOP_TIMEOUT) as client,
     ):
         yield client
@@ -200,13 +115,13 @@ async def test_lifespan_startup_hooks_ran(http: httpx.AsyncClient) -> None:
     assert response.json() == {"startups": 1}
 
 
-@pytest.mark.parametrize("server", sorted(SERVERS))
+@pytest.mark.parametrize("server", SERVER_NAMES)
 async def test_server_root_path_puts_the_app_below_a_prefix(server: str) -> None:
     # --root-path: a proxy strips "/t" before the server sees the request. uvicorn
     # puts it back into path and raw_path, hypercorn leaves path alone; either way the
     # app routes below the prefix and the URLs it builds carry it.
     async with (
-        SERVERS[server](root_path="/t") as base,
+        serving(server, app, root_path="/t") as base,
         httpx.AsyncClient(base_url=base, timeout=START_STOP_TIMEOUT) as client,
     ):
         where = await client.get("/where?x=1")

@@ -47,6 +47,13 @@ def test_scope_splits_target_and_decodes_the_path() -> None:
     assert scope["headers"] == [(b"host", b"h")]
 
 
+def test_scope_puts_the_root_path_back_into_path_and_raw_path() -> None:
+    scope = scope_of(request(b"/caf%C3%A9?x=1"), root_path="/mount point")
+    assert scope["path"] == "/mount point/café"
+    assert scope["raw_path"] == b"/mount%20point/caf%C3%A9"
+    assert scope["root_path"] == "/mount point"
+
+
 @pytest.mark.parametrize(
     ("target", "method", "path", "host"),
     [

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, Final
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import h11
 
@@ -119,7 +119,10 @@ def build_scope(
     raw_path, _, query = target.partition(b"?")
     path = unquote(raw_path.decode("ascii"))
     if root_path:
+        # The proxy stripped the prefix; put it back in both, as the ASGI spec reads
+        # `path` and `raw_path` (the full path, root_path included).
         path = root_path + path
+        raw_path = quote(root_path).encode("ascii") + raw_path
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.4"},
