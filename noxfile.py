@@ -25,6 +25,7 @@ TEST_DEPS = [
     "starlette>=0.40",
     "websockets>=13",
     "jinja2>=3.1",
+    "playwright>=1.45",  # drives Debian's chromium (test_chat_browser.py), downloads none
 ]
 COVERAGE_GATE = 95
 
