@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
 import tornadoish.server.websocket as server_websocket
-from tests.server.conftest import WAIT, Client, ServeFn, Server
+from tests.server.conftest import WAIT, Client, FakeTransport, ServeFn, Server, make_protocol
 from tornadoish import Application
 from tornadoish.server.config import ServerConfig
 from tornadoish.server.runner import start_server
@@ -387,6 +387,127 @@ async def test_an_app_that_ignores_the_disconnect_is_cancelled(
     client = await raw_upgrade(server)
     await client.close()
     await seen.wait()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        pytest.param(b"\x83\x80\0\0\0\0", 1002, id="reserved-opcode"),
+        pytest.param(b"\x81\x02hi", 1002, id="unmasked"),
+        pytest.param(masked(0x1, b"\xff\xfe"), 1007, id="invalid-utf8"),
+        pytest.param(masked(0x0, b"orphan"), 1002, id="continuation-first"),
+    ],
+)
+async def test_protocol_errors_fail_the_connection_with_their_code(
+    frame: bytes, code: int, serve: ServeFn
+) -> None:
+    seen = Seen()
+    server = await serve(echo(seen))
+    client = await raw_upgrade(server)
+    client.send(frame)
+    opcode, payload = await read_frame(client)
+    assert (opcode, struct.unpack("!H", payload[:2])) == (0x8, (code,))
+    assert await client.closed()
+    await seen.wait()
+    assert seen.disconnect is not None
+    assert seen.disconnect["code"] == code
+
+
+async def test_a_peer_that_never_answers_our_close_is_disconnected(
+    serve: ServeFn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_websocket, "CLOSE_TIMEOUT", 0.05)
+    seen = Seen()
+    server = await serve(echo(seen))
+    client = await raw_upgrade(server)
+    client.send(masked(0x1, b"close please"))
+    opcode, payload = await read_frame(client)
+    assert (opcode, payload) == (0x8, struct.pack("!H", 4001) + b"bye")
+    assert await client.closed()
+    await seen.wait()
+    assert seen.disconnect is not None
+    assert seen.disconnect["code"] == 1006
+
+
+class _WatchedTransport(FakeTransport):
+    """A fake transport that reports each write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = asyncio.Event()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        super().write(data)
+        self.written.set()
+
+    async def wait_for(self, needle: bytes) -> None:
+        async with asyncio.timeout(WAIT):
+            while needle not in self.data:
+                self.written.clear()
+                await self.written.wait()
+
+
+@pytest.mark.parametrize("closing", [False, True])
+async def test_connection_lost_cancels_every_websocket_timer(closing: bool) -> None:
+    transport = _WatchedTransport()
+    protocol, _ = make_protocol(
+        echo(),
+        transport=transport,
+        ws_ping_interval=0.01,
+        ws_ping_timeout=10.0,
+        ws_per_message_deflate=False,
+    )
+    protocol.data_received(HANDSHAKE)
+    await transport.wait_for(b"\x89\x01")  # a ping: ping and pong timers are armed
+    session = protocol.websocket
+    assert session is not None
+    handles = [session._ping_timer, session._pong_timer]
+    if closing:
+        protocol.data_received(masked(0x1, b"close please"))
+        await transport.wait_for(b"\x88")  # the app closed: the close timer is armed
+        handles = [session._close_timer]
+    assert handles
+    assert all(handle is not None for handle in handles)
+    transport.close()
+    async with asyncio.timeout(WAIT):
+        await asyncio.gather(*protocol.tasks)
+    assert all(handle is not None and handle.cancelled() for handle in handles)
+    assert (session._ping_timer, session._pong_timer, session._close_timer) == (None, None, None)
+
+
+async def test_a_handshake_pending_at_shutdown_is_closed_with_1012_once_accepted(
+    serve: ServeFn,
+) -> None:
+    connected, accept = asyncio.Event(), asyncio.Event()
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await receive()
+        connected.set()
+        await accept.wait()
+        await send({"type": "websocket.accept"})
+        await receive()
+
+    server = await serve(app)
+    client = await server.connect()
+    client.send(HANDSHAKE)
+    async with asyncio.timeout(WAIT):
+        await connected.wait()
+    server.protocols[0].shutdown()
+    accept.set()
+    assert (await client.reply()).status == 101
+    opcode, payload = await read_frame(client)
+    assert (opcode, struct.unpack("!H", payload[:2])) == (0x8, (1012,))
+
+
+async def test_tls_gives_the_wss_scheme(serve: ServeFn, certificate: tuple[str, str]) -> None:
+    seen = Seen()
+    server = await serve(echo(seen), tls=certificate)
+    url = f"wss://127.0.0.1:{server.port}/"
+    async with connect(url, ssl=server.client_ssl, open_timeout=WAIT) as client:
+        await client.send("secret")
+        assert await recv(client) == "secret"
+    assert seen.scope is not None
+    assert seen.scope["scheme"] == "wss"
 
 
 # -- refusing the handshake ------------------------------------------------------------
