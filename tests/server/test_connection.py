@@ -381,7 +381,7 @@ async def test_scope_carries_asgi_version_state_root_path_and_addresses(
     assert state.lifespan_state == {"db": "x"}
     assert scope["root_path"] == "/mount"
     assert scope["path"] == "/mount/1"
-    assert scope["raw_path"] == b"/1"
+    assert scope["raw_path"] == b"/mount/1"  # the full path, like `path`
     assert scope["scheme"] == "http"
     assert scope["extensions"] == {"http.response.pathsend": {}}
     assert scope["server"] == ("127.0.0.1", server.port)
@@ -564,3 +564,26 @@ async def test_unix_socket_peers_are_trusted_proxies(serve: ServeFn, tmp_path: P
     ).json()
     assert seen["client"] == ["198.51.100.7", 0]
     assert seen["scheme"] == "https"
+
+
+@pytest.mark.anyio
+async def test_client_eof_after_the_body_tells_a_waiting_app_it_left(serve: ServeFn) -> None:
+    # A long poll waits for http.disconnect after reading the body; a client that
+    # closes (or half-closes) its side must not leave it waiting for ever. The
+    # response can still be written (half-close).
+    told: list[dict[str, object]] = []
+
+    async def long_poll(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await receive()  # the (empty) body
+        told.append(dict(await receive()))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"late"})
+
+    server = await serve(long_poll)
+    client = await server.connect()
+    client.writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    client.writer.write_eof()
+    reply = await asyncio.wait_for(client.reader.read(), WAIT)
+    assert told == [{"type": "http.disconnect"}]
+    assert reply.startswith(b"HTTP/1.1 200 ")
+    assert reply.endswith(b"late")

@@ -124,6 +124,7 @@ class RequestCycle:
         self._first_receive = True
         # Connection state as seen by this cycle.
         self.disconnected = False
+        self.peer_eof = False
         # Response side.
         self.response_started = False
         self.wrote = False
@@ -159,6 +160,17 @@ class RequestCycle:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def peer_finished(self) -> None:
+        """The client sent EOF. It may have only half-closed (RFC 9112 §9.6 allows a
+        client to shut down its sending side and still read the response), so sends
+        keep working; but an app waiting for ``http.disconnect`` after the body (a long
+        poll) is told now, as uvicorn and hypercorn do: with a plain FIN the two cannot
+        be told apart, and a long poll must not outlive its client."""
+        self.peer_eof = True
+        waiter = self._disconnect_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     def _wake(self) -> None:
         waiter = self._receive_waiter
         if waiter is not None and not waiter.done():
@@ -179,10 +191,14 @@ class RequestCycle:
                 self.owner.response_failed(self)
         else:
             if not self.response_complete and not self.disconnected:
-                error_log.error(
-                    "ASGI app returned without completing the response to %s",
-                    self._request_line(),
-                )
+                if self.peer_eof:
+                    # Told of the client's EOF, the app gave up: expected, not a bug.
+                    error_log.debug("client left during %s", self._request_line())
+                else:
+                    error_log.error(
+                        "ASGI app returned without completing the response to %s",
+                        self._request_line(),
+                    )
                 self.failed = True
                 self.owner.response_failed(self)
 
@@ -193,7 +209,8 @@ class RequestCycle:
             return dict(_DISCONNECT)
         if self.response_complete or self._body_delivered:
             # ASGI HTTP 2.4: nothing more will come but the disconnect.
-            await self._wait_disconnect()
+            if not self.peer_eof:
+                await self._wait_disconnect()
             return dict(_DISCONNECT)
         if self._first_receive:
             self._first_receive = False

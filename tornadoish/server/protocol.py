@@ -225,6 +225,8 @@ class HTTPProtocol(asyncio.Protocol):
             self._feed((b"", None), eof=True)
         # Half-close: a client that shut down its sending side after a complete request
         # still gets the response; keep the transport open for writing until then.
+        if self.cycle is not None:
+            self.cycle.peer_finished()
         return self.cycle is not None and not self._closing
 
     def connection_lost(self, exc: Exception | None) -> None:
