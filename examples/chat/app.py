@@ -54,8 +54,9 @@ MAX_TEXT_LENGTH = 1000
 # Characters in a nickname.
 MAX_NICKNAME_LENGTH = 32
 # Largest websocket frame the app accepts (the ``websocket_max_message_size``
-# setting): room for the longest valid message even if every character arrives as a
-# 6-byte JSON escape, while a flood is cut off before it is buffered or parsed.
+# setting): room for the longest valid message even if every character arrives
+# JSON-escaped (12 bytes for one outside the BMP: 1032 * 12 + the keys < 16 KiB),
+# while a flood is cut off before it is parsed.
 MAX_FRAME_BYTES = 16 * 1024
 # What a message without a nickname is signed with.
 ANONYMOUS = "anonymous"
