@@ -113,8 +113,10 @@ async def test_binary_messages_are_refused() -> None:
         assert await ada.receive_json() == {"error": "messages must be JSON text, not binary"}
 
 
-async def test_longest_valid_message_is_accepted_and_nickname_defaults() -> None:
-    text = "é" * chat.MAX_TEXT_LENGTH
+@pytest.mark.parametrize("character", ["e", "é", "\N{GRINNING FACE}"])
+async def test_longest_valid_message_is_accepted_and_nickname_defaults(character: str) -> None:
+    # json.dumps escapes non-ASCII: 12 bytes a character outside the BMP, the most.
+    text = character * chat.MAX_TEXT_LENGTH
     async with websocket_connect(chat.make_app(), "/chatsocket") as ada:
         await ada.send_text(json.dumps({"nickname": "  ", "text": text}))
         assert await ada.receive_json() == {"from": chat.ANONYMOUS, "text": text}
