@@ -126,9 +126,7 @@ class ServerConfig:
             raise ValueError(f"lifespan must be auto, on or off, got {self.lifespan!r}")
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
             raise ValueError("ssl_certfile and ssl_keyfile must be given together")
-        if self.root_path and (
-            not self.root_path.startswith("/") or self.root_path.endswith("/")
-        ):
+        if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
             raise ValueError(f"root_path must start and not end with '/': {self.root_path!r}")
         if logging.getLevelName(self.log_level.upper()) == f"Level {self.log_level.upper()}":
             raise ValueError(f"unknown log level {self.log_level!r}")
