@@ -1,10 +1,23 @@
-"""Developer sessions: tests, lint, typecheck, compat, bench, build.
+"""Developer sessions: tests, lint, typecheck, docs, build (and bench where present).
 
 Every session runs on the interpreter that runs nox (CI sets CI=true, where a missing
 interpreter is an error), in a fresh virtualenv that installs what it needs.
 """
 
 from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
 
 import nox
 
@@ -53,3 +66,112 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package, the tests and the examples."""
     session.install("-e", ".", "mypy>=1.11", *TEST_DEPS)
     session.run("mypy")
+
+
+# Sphinx and its extensions live here only, never in the runtime dependencies.
+DOCS_DEPS = ["sphinx>=8", "myst-parser>=4", "furo>=2024.8"]
+
+
+@nox.session(python=None)
+def docs(session: nox.Session) -> None:
+    """Build the HTML docs: warnings are errors, every cross-reference must resolve."""
+    # autodoc imports every documented module: the testing helpers need httpx and
+    # pytest, the template loader jinja2.
+    session.install("-e", ".[testing,templates]", "pytest>=8", *DOCS_DEPS)
+    shutil.rmtree("docs/_build", ignore_errors=True)
+    session.run(
+        "sphinx-build",
+        "--fail-on-warning",
+        "--keep-going",
+        "--nitpicky",
+        "--builder",
+        "html",
+        "docs",
+        "docs/_build/html",
+        *session.posargs,
+    )
+
+
+@nox.session(python=None)
+def build(session: nox.Session) -> None:
+    """Build the sdist and wheel, check them, then smoke-test the wheel in a fresh venv."""
+    session.install("build>=1.2", "twine>=5")
+    shutil.rmtree("dist", ignore_errors=True)
+    session.run("python", "-m", "build")
+    session.run("twine", "check", "--strict", *sorted(glob.glob("dist/*")))
+    (wheel,) = glob.glob("dist/*.whl")
+    _check_wheel_contents(wheel)
+    with tempfile.TemporaryDirectory(prefix="tornadoish-smoke-") as tmp:
+        venv = Path(tmp) / "venv"
+        session.run("python", "-m", "venv", str(venv))
+        python = str(venv / "bin" / "python")
+        session.run(
+            python, "-m", "pip", "install", "--quiet", os.path.abspath(wheel), external=True
+        )
+        # Outside the source tree, so `import tornadoish` can only find the wheel.
+        workdir = Path(tmp) / "app"
+        workdir.mkdir()
+        shutil.copy("examples/hello.py", workdir / "hello.py")
+        with session.chdir(workdir):
+            session.run(python, "-c", _IMPORT_WITHOUT_EXTRAS, external=True)
+        session.log("smoke: python -m tornadoish hello:app on a free port")
+        _smoke_serve(python, workdir)
+
+
+# Runs in the fresh virtualenv: the package imports without its optional extras.
+_IMPORT_WITHOUT_EXTRAS = """
+import importlib.util, sys
+import tornadoish, tornadoish.web, tornadoish.websocket, tornadoish.templates
+import tornadoish.server, tornadoish.cli, tornadoish.ioloop
+for extra in ("httpx", "jinja2", "uvloop", "watchfiles"):
+    assert importlib.util.find_spec(extra) is None, f"{extra} should not be installed"
+assert "site-packages" in tornadoish.__file__, tornadoish.__file__
+print("import tornadoish", tornadoish.__version__, "without extras: ok")
+"""
+
+
+def _check_wheel_contents(wheel: str) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    if "tornadoish/py.typed" not in names:
+        raise RuntimeError(f"{wheel} lacks tornadoish/py.typed")
+    strays = [
+        name for name in names if not name.startswith("tornadoish/") and ".dist-info/" not in name
+    ]
+    if strays or any(name.startswith("tests/") or "/tests/" in name for name in names):
+        raise RuntimeError(f"{wheel} holds files outside the package: {strays}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _smoke_serve(python: str, workdir: Path) -> None:
+    """Start the hello app with the installed CLI, fetch /, stop it with SIGINT."""
+    port = _free_port()
+    command = [python, "-m", "tornadoish", "hello:app", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=workdir)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    body = response.read()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the smoke server did not answer") from None
+                time.sleep(0.1)
+        if body != b"Hello, world":
+            raise RuntimeError(f"unexpected body {body!r}")
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=20)
+        if code != 0:
+            raise RuntimeError(f"the smoke server exited with {code}")
+        print("smoke: GET / said Hello, world; SIGINT stopped it cleanly", file=sys.stderr)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
