@@ -155,6 +155,37 @@ async def test_bytes_sent_right_behind_the_handshake_are_the_first_frame(serve: 
     assert await read_frame(client) == (0x1, b"early")
 
 
+async def test_a_handshake_trickling_in_byte_by_byte_is_upgraded(serve: ServeFn) -> None:
+    server = await serve(echo())
+    client = await server.connect()
+    for i in range(len(HANDSHAKE)):
+        client.send(HANDSHAKE[i : i + 1])
+        await client.writer.drain()
+    assert (await client.reply()).status == 101
+    client.send(masked(0x2, b"ok"))
+    assert await read_frame(client) == (0x2, b"ok")
+
+
+async def test_a_handshake_pipelined_behind_a_request_is_upgraded_after_it(
+    serve: ServeFn,
+) -> None:
+    plain = echo()
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        if scope["type"] == "websocket":
+            await plain(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first"})
+
+    server = await serve(app)
+    client = await server.connect()
+    client.send(b"GET /first HTTP/1.1\r\nHost: h\r\n\r\n" + HANDSHAKE + masked(0x1, b"then"))
+    assert (await client.reply()).body == b"first"
+    assert (await client.reply()).status == 101
+    assert await read_frame(client) == (0x1, b"then")
+
+
 async def test_a_message_over_the_size_limit_closes_with_1009(serve: ServeFn) -> None:
     seen = Seen()
     server = await serve(echo(seen), ws_max_message_size=1000)

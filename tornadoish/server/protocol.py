@@ -458,7 +458,11 @@ class HTTPProtocol(asyncio.Protocol):
         ``self.conn`` and takes the bytes that followed the request from the framer
         (which holds everything after an upgrade request, unexamined; h11 has none).
         """
-        if not is_websocket_request(cycle.scope["http_version"], request.headers):
+        # The framer holds whatever follows a request with an Upgrade header: without
+        # that, no header needs a look (the common case costs one attribute read).
+        if not self.framer.holding or not is_websocket_request(
+            cycle.scope["http_version"], request.headers
+        ):
             return False
         try:
             handshake = validate_handshake(request.method, request.headers)
@@ -508,8 +512,9 @@ class HTTPProtocol(asyncio.Protocol):
         if self._shutdown or self.state.shutting_down:
             self._close()
             return
-        if self.framer.holding:
-            # The request before asked for an upgrade that did not happen.
+        if self.framer.holding and not self.framer.head_kinds:
+            # The request before asked for an upgrade that did not happen. (While h11
+            # still has heads to hand out, the hold is for a request behind this one.)
             self._feed(self.framer.resume(), eof=self._eof_after_held)
         else:
             self._process()
