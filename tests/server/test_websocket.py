@@ -399,6 +399,74 @@ async def test_app_exception_after_accept_closes_with_1011(
     caplog.clear()
 
 
+async def test_eof_behind_the_first_frames_reaches_the_app_after_them(serve: ServeFn) -> None:
+    got: list[Message] = []
+    done = asyncio.Event()
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        got.extend([await receive(), await receive()])
+        done.set()
+
+    server = await serve(app)
+    client = await server.connect()
+    client.send(HANDSHAKE + masked(0x1, b"last words"))
+    client.shut_wr()
+    async with asyncio.timeout(WAIT):
+        await done.wait()
+    assert got == [
+        {"type": "websocket.receive", "text": "last words"},
+        {"type": "websocket.disconnect", "code": 1006, "reason": ""},
+    ]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "websocket.send", "text": "a", "bytes": b"a"},
+        {"type": "websocket.send"},
+        {"type": "websocket.send", "text": b"not str"},
+        {"type": "websocket.close", "code": 1006},
+        {"type": "websocket.accept"},
+        {"type": "http.response.start", "status": 200},
+    ],
+)
+async def test_an_invalid_message_after_accept_closes_with_1011(
+    message: Message, serve: ServeFn, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send(message)
+
+    server = await serve(app)
+    async with ws(server) as client:
+        async with asyncio.timeout(WAIT):
+            await client.wait_closed()
+        assert client.close_code == 1011
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        "exception in ASGI app for websocket GET / HTTP/1.1"
+    ]
+    caplog.clear()
+
+
+async def test_a_data_message_before_accept_is_a_500(
+    serve: ServeFn, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await receive()
+        await send({"type": "websocket.send", "text": "too early"})
+
+    server = await serve(app)
+    with pytest.raises(InvalidStatus) as refused:
+        async with ws(server):
+            pass
+    assert refused.value.response.status_code == 500
+    assert any(r.levelno >= logging.ERROR for r in caplog.records)
+    caplog.clear()
+
+
 async def test_an_app_that_ignores_the_disconnect_is_cancelled(
     serve: ServeFn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
