@@ -52,6 +52,7 @@ class ArgumentsMixin:
         return self._get_argument(name, default, self.request.query_arguments, strip)
 
     def get_query_arguments(self, name: str, strip: bool = True) -> list[str]:
+        """Every value of the query argument ``name`` (an empty list when absent)."""
         return self._get_arguments(name, self.request.query_arguments, strip)
 
     def get_body_argument(self, name: str, default: Any = _NO_DEFAULT, strip: bool = True) -> Any:
@@ -59,6 +60,7 @@ class ArgumentsMixin:
         return self._get_argument(name, default, self._body_arguments(), strip)
 
     def get_body_arguments(self, name: str, strip: bool = True) -> list[str]:
+        """Every value of the form-body argument ``name`` (an empty list when absent)."""
         return self._get_arguments(name, self._body_arguments(), strip)
 
     def decode_argument(self, value: bytes, name: str | None = None) -> str:

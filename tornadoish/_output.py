@@ -78,6 +78,7 @@ class OutputMixin(CookiesMixin):
 
     @property
     def settings(self) -> dict[str, Any]:
+        """The application's settings (RequestHandler provides them)."""
         raise NotImplementedError  # RequestHandler provides the application's settings
 
     # -- status and headers -----------------------------------------------------------
@@ -109,6 +110,7 @@ class OutputMixin(CookiesMixin):
             self._reason = reason_phrase(status_code)
 
     def get_status(self) -> int:
+        """The response status code set so far (200 unless changed)."""
         return self._status_code
 
     def set_header(self, name: str, value: HeaderValue) -> None:
@@ -316,6 +318,7 @@ class OutputMixin(CookiesMixin):
         return f'"{hasher.hexdigest()}"'
 
     def set_etag_header(self) -> None:
+        """Set the ``Etag`` header from :meth:`compute_etag`, unless that returns None."""
         etag = self.compute_etag()
         if etag is not None:
             self.set_header("Etag", etag)

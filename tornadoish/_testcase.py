@@ -127,6 +127,7 @@ class AsyncHTTPClient:
         return result
 
     async def close(self) -> None:
+        """Close the underlying httpx client (Tornado's name)."""
         await self._client.aclose()
 
 
@@ -138,6 +139,7 @@ class AsyncTestCase(unittest.TestCase):
         self.io_loop = self.get_new_ioloop()
 
     def get_new_ioloop(self) -> IOLoop:
+        """The IOLoop the test runs on (a fresh one per test)."""
         return IOLoop(asyncio.new_event_loop())
 
     def tearDown(self) -> None:
@@ -199,6 +201,7 @@ class AsyncHTTPTestCase(AsyncTestCase):
         raise NotImplementedError("AsyncHTTPTestCase subclasses must define get_app()")
 
     def get_protocol(self) -> str:
+        """The URL scheme of :meth:`get_url` (``http``)."""
         return "http"
 
     def get_http_port(self) -> int:

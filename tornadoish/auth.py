@@ -46,6 +46,7 @@ class SecurityMixin(ArgumentsMixin, CookiesMixin):
 
     @property
     def settings(self) -> dict[str, Any]:
+        """The application's settings (RequestHandler provides them)."""
         raise NotImplementedError  # RequestHandler provides the application's settings
 
     # -- signed cookies ---------------------------------------------------------------

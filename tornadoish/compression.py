@@ -15,6 +15,7 @@ from tornadoish.httputil import HTTPHeaders
 
 __all__ = ["COMPRESSIBLE_TYPES", "GZIP_LEVEL", "MIN_COMPRESS_LENGTH", "GzipEncoder"]
 
+#: Content types gzipped besides ``text/*`` when ``compress_response`` is on.
 COMPRESSIBLE_TYPES = frozenset(
     (
         "application/javascript",
@@ -27,8 +28,10 @@ COMPRESSIBLE_TYPES = frozenset(
     )
 )
 # Level 6 is zlib's default balance of CPU and size (Tornado uses it too).
+#: The zlib compression level used for responses.
 GZIP_LEVEL = 6
 # Below ~1 KiB the gzip header and CPU cost outweigh the bytes saved.
+#: Responses shorter than this many bytes are sent uncompressed.
 MIN_COMPRESS_LENGTH = 1024
 # wbits 16 + 15: a gzip (not raw zlib) stream with the largest window.
 _GZIP_WBITS = 16 + zlib.MAX_WBITS

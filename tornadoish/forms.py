@@ -28,15 +28,18 @@ __all__ = [
 # Fields of one urlencoded body. Tornado's default (``max_arguments``): far more than
 # any hand-filled form, yet it stops a body of a million "&a" from building a
 # million-entry dict (and the handler's per-argument work) out of one request.
+#: Most fields parsed from one urlencoded body (400 beyond).
 DEFAULT_MAX_FORM_FIELDS = 1000
 # Parts of one multipart body. Tornado's default: each <input> is one part, so real
 # forms stay well below; every part costs a header parse and several objects, and a
 # body of tiny parts is the cheapest way to make a server do a lot of that.
+#: Most parts parsed from one multipart body (400 beyond).
 DEFAULT_MAX_FORM_PARTS = 100
 # Header bytes of one part (its header lines with their CRLFs). Tornado's default: a
 # part's headers are a Content-Disposition (name, filename) and a Content-Type, a few
 # hundred bytes even with a long non-ASCII filename; 10 KiB leaves room for odd
 # clients, not for abuse.
+#: Largest header block of one multipart part, in bytes (400 beyond).
 DEFAULT_MAX_PART_HEADER_BYTES = 10 * 1024
 # Not limited here: the size of a part or field. The whole body is already in memory
 # (bounded by the server's body limit) and parts are slices of it, so a per-field cap

@@ -35,6 +35,8 @@ __all__ = ["RequestHandler", "stream_request_body"]
 
 def _unimplemented_method(self: RequestHandler, *args: Any, **kwargs: Any) -> None:
     # Reached when a handler calls e.g. super().get(); the 405 still lists Allow.
+    """A verb method the handler does not define: the request is answered with 405
+    and an ``Allow`` header. Override ``get()``, ``post()``... to handle the method."""
     raise _MethodNotAllowed(self._allowed_methods())
 
 

@@ -107,6 +107,7 @@ class HTTPHeaders(MutableMapping[str, str]):
         return len(self._values)
 
     def copy(self) -> HTTPHeaders:
+        """An independent copy of these headers."""
         return HTTPHeaders(self)
 
     def __repr__(self) -> str:

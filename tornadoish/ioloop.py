@@ -233,6 +233,7 @@ class IOLoop:
         return self.asyncio_loop.run_in_executor(executor, func, *args)
 
     def set_default_executor(self, executor: concurrent.futures.Executor) -> None:
+        """Use ``executor`` for :meth:`run_in_executor` calls that pass None."""
         self.asyncio_loop.set_default_executor(executor)
 
     def _run_callback(self, callback: Callable[[], Any]) -> None:
@@ -286,12 +287,14 @@ class PeriodicCallback:
         self._schedule_next()
 
     def stop(self) -> None:
+        """Stop calling the callback; a call in progress finishes."""
         self._running = False
         if self._timeout is not None:
             self._timeout.cancel()
             self._timeout = None
 
     def is_running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
         return self._running
 
     def _run(self) -> None:

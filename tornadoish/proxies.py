@@ -35,6 +35,7 @@ class TrustedProxies:
         return bool(self._networks)
 
     def trusts(self, address: str | None) -> bool:
+        """True when ``address`` (a peer IP) is one of the trusted proxies."""
         if not address:
             return False
         try:

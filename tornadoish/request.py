@@ -86,6 +86,7 @@ class HTTPServerRequest:
 
     @property
     def query_arguments(self) -> dict[str, list[bytes]]:
+        """The query string's arguments: name -> list of raw byte values."""
         if self._query_arguments is None:
             self._query_arguments = parse_qs_bytes(self.query) if self.query else {}
         return self._query_arguments
@@ -96,6 +97,8 @@ class HTTPServerRequest:
 
     @property
     def body_arguments(self) -> dict[str, list[bytes]]:
+        """The form body's arguments (urlencoded or multipart): name -> list of raw
+        byte values; parsed on first use."""
         if self._body_arguments is None:
             self._parse_body()
         assert self._body_arguments is not None
@@ -107,6 +110,8 @@ class HTTPServerRequest:
 
     @property
     def files(self) -> dict[str, list[HTTPFile]]:
+        """The multipart body's uploaded files: field name -> list of
+        :class:`~tornadoish.httputil.HTTPFile`; parsed on first use."""
         if self._files is None:
             self._parse_body()
         assert self._files is not None

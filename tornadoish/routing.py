@@ -180,6 +180,7 @@ class Router:
         self.rules: list[URLSpec] = [make_spec(rule) for rule in rules]
 
     def find(self, path: str) -> RouteMatch | None:
+        """The first rule matching the raw ``path`` with its groups, or None."""
         for spec in self.rules:
             match = spec.regex.match(path)
             if match is None:
@@ -219,6 +220,7 @@ class HostRules:
 
     @property
     def is_wildcard(self) -> bool:
+        """True when the host pattern matches every host (``.*``)."""
         return self.host_regex.pattern == ".*$"
 
     def matches(self, host_name: str, default_host: str | None, behind_proxy: bool) -> bool:

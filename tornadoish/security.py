@@ -28,12 +28,15 @@ __all__ = [
     "xsrf_tokens_match",
 ]
 
+#: A ``cookie_secret``: one key, or a dict of key version -> key for rotation.
 SecretTypes = str | bytes | Mapping[int, str | bytes]
 """A single signing secret, or ``key_version -> secret`` for key rotation."""
 
 # Tornado's defaults: new values use v2 (HMAC-SHA256, delimited fields); v1 values
 # (HMAC-SHA1) are still accepted so old cookies keep working until they expire.
+#: The signed-value format new cookies use (2: HMAC-SHA256).
 DEFAULT_SIGNED_VALUE_VERSION = 2
+#: The oldest signed-value format still accepted (1: HMAC-SHA1).
 DEFAULT_SIGNED_VALUE_MIN_VERSION = 1
 
 _SECONDS_PER_DAY = 86400

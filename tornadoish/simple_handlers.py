@@ -24,6 +24,7 @@ class RedirectHandler(RequestHandler):
         self._permanent = permanent
 
     def get(self, *args: Any, **kwargs: Any) -> None:
+        """Redirect to the target URL, with the path groups formatted into it."""
         target = self._url.format(*args, **kwargs)
         if self.request.query_arguments:
             target = url_concat(

@@ -86,9 +86,12 @@ class StaticFileHandler(RequestHandler):
             cls._static_hashes = {}
 
     def head(self, path: str) -> Awaitable[None]:
+        """Like :meth:`get` without the body."""
         return self.get(path, include_body=False)
 
     async def get(self, path: str, include_body: bool = True) -> None:
+        """Send the file at ``path`` below the root (or ``default_filename`` for a
+        directory), honouring conditional and range requests."""
         if not self.settings.get("static_hash_cache", True):
             self.reset()
         self.path = self.parse_url_path(path)

@@ -19,11 +19,20 @@ __all__ = ["JinjaLoader", "Template", "TemplateLoader", "TemplateMixin"]
 
 
 class Template(Protocol):
-    def generate(self, **namespace: Any) -> bytes: ...
+    """What a loader's ``load()`` returns: Tornado's ``Template`` shape."""
+
+    def generate(self, **namespace: Any) -> bytes:
+        """Render the template with ``namespace`` and return the bytes."""
+        ...
 
 
 class TemplateLoader(Protocol):
-    def load(self, name: str) -> Template: ...
+    """What the ``template_loader`` setting accepts: Tornado's ``Loader`` shape, so a
+    ``tornado.template.Loader`` works unchanged."""
+
+    def load(self, name: str) -> Template:
+        """The template called ``name`` (a path relative to the loader's root)."""
+        ...
 
 
 class _JinjaTemplate:
@@ -55,6 +64,7 @@ class JinjaLoader:
         )
 
     def load(self, name: str) -> _JinjaTemplate:
+        """The Jinja2 template called ``name``, compiled once and cached by Jinja2."""
         return _JinjaTemplate(self.environment.get_template(name))
 
 
@@ -68,6 +78,7 @@ class TemplateMixin:
 
     @property
     def settings(self) -> dict[str, Any]:
+        """The application's settings (RequestHandler provides them)."""
         raise NotImplementedError  # RequestHandler provides the application's settings
 
     def get_template_path(self) -> str | None:

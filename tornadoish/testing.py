@@ -228,12 +228,15 @@ class WebSocketSession:
         self._app_done = anyio.Event()
 
     async def send_text(self, text: str) -> None:
+        """Send a text message."""
         await self._send_to_app({"type": "websocket.receive", "text": text})
 
     async def send_bytes(self, data: bytes) -> None:
+        """Send a binary message."""
         await self._send_to_app({"type": "websocket.receive", "bytes": data})
 
     async def send_json(self, value: Any) -> None:
+        """Send ``value`` as a JSON text message."""
         await self.send_text(json.dumps(value))
 
     async def receive(self) -> str | bytes:
@@ -246,18 +249,21 @@ class WebSocketSession:
         return item
 
     async def receive_text(self) -> str:
+        """The next message, which must be text."""
         item = await self.receive()
         if not isinstance(item, str):
             raise TypeError(f"expected a text message, got {item!r}")
         return item
 
     async def receive_bytes(self) -> bytes:
+        """The next message, which must be binary."""
         item = await self.receive()
         if not isinstance(item, bytes):
             raise TypeError(f"expected a binary message, got {item!r}")
         return item
 
     async def receive_json(self) -> Any:
+        """The next text message, parsed as JSON."""
         return json.loads(await self.receive_text())
 
     async def wait_closed(self) -> tuple[int | None, str | None]:

@@ -20,10 +20,15 @@ __all__ = [
     "WebSocketScope",
 ]
 
+#: An ASGI event or message: a plain dict with a ``type`` key.
 Message: TypeAlias = MutableMapping[str, Any]
+#: An ASGI connection scope (``http``, ``websocket`` or ``lifespan``).
 Scope: TypeAlias = MutableMapping[str, Any]
+#: The ``receive()`` callable an ASGI app is given.
 ASGIReceive: TypeAlias = Callable[[], Awaitable[Message]]
+#: The ``send()`` callable an ASGI app is given.
 ASGISend: TypeAlias = Callable[[Message], Awaitable[None]]
+#: Any ASGI 3 application: ``async def app(scope, receive, send)``.
 ASGIApp: TypeAlias = Callable[[Scope, ASGIReceive, ASGISend], Awaitable[None]]
 
 
@@ -33,6 +38,8 @@ class ASGIVersions(TypedDict):
 
 
 class HTTPScope(TypedDict):
+    """The scope of an ASGI ``http`` connection (HTTP spec 2.4)."""
+
     type: Literal["http"]
     asgi: ASGIVersions
     http_version: str
@@ -50,6 +57,8 @@ class HTTPScope(TypedDict):
 
 
 class WebSocketScope(TypedDict):
+    """The scope of an ASGI ``websocket`` connection (WebSocket spec 2.4)."""
+
     type: Literal["websocket"]
     asgi: ASGIVersions
     http_version: str
@@ -67,6 +76,8 @@ class WebSocketScope(TypedDict):
 
 
 class LifespanScope(TypedDict):
+    """The scope of the ASGI ``lifespan`` protocol (spec 2.0)."""
+
     type: Literal["lifespan"]
     asgi: ASGIVersions
     state: NotRequired[dict[str, Any]]

@@ -354,6 +354,8 @@ class WebSocketHandler(RequestHandler):
     # -- the API ----------------------------------------------------------------------
 
     def _open(self, *args: str | None, **kwargs: str | None) -> Awaitable[None] | None:
+        """Called once the connection is accepted, with the URL pattern's groups; may be
+        async, and no message is delivered before it returns. Override it."""
         return None
 
     open: Callable[..., Awaitable[None] | None] = _open

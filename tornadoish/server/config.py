@@ -29,35 +29,48 @@ __all__ = [
 
 # An idle keep-alive connection costs a socket and a few KiB; 5 s matches common
 # browser and proxy reuse windows without hoarding file descriptors.
+#: Seconds an idle keep-alive connection is kept open.
 DEFAULT_TIMEOUT_KEEP_ALIVE = 5.0
 # Absolute deadline for a whole request head, not reset per byte: a slowloris client
 # trickling one byte a second is cut off after this many seconds whatever it sends.
+#: Seconds allowed for a whole request head (absolute, not per byte).
 DEFAULT_TIMEOUT_REQUEST_HEAD = 10.0
 # Longest silence while the app waits for request body bytes.
+#: Seconds of silence allowed while the app waits for request body bytes.
 DEFAULT_TIMEOUT_BODY = 30.0
 # How long in-flight requests may run after SIGINT/SIGTERM before they are cancelled.
+#: Seconds in-flight requests get after SIGINT/SIGTERM.
 DEFAULT_TIMEOUT_GRACEFUL_SHUTDOWN = 30.0
+#: Seconds allowed for the app's lifespan startup.
 DEFAULT_TIMEOUT_LIFESPAN_STARTUP = 60.0
+#: Seconds allowed for the app's lifespan shutdown.
 DEFAULT_TIMEOUT_LIFESPAN_SHUTDOWN = 30.0
 
 # Request line + headers. Room for large cookie jars; a header flood is cut off
 # long before it costs real memory.
+#: Largest request line plus headers, in bytes (431 beyond).
 DEFAULT_LIMIT_HEAD_BYTES = 64 * 1024
 # Real browsers send 10-30 headers; 100 is generous and bounds per-request work.
+#: Most request headers (431 beyond).
 DEFAULT_LIMIT_HEADER_COUNT = 100
 # Common proxies and browsers cap URLs near 8 KiB (RFC 9112 §3 recommends supporting
 # at least 8000 octets of request line).
+#: Longest request target, in bytes (414 beyond).
 DEFAULT_LIMIT_URI_BYTES = 8 * 1024
 # Largest request body the server lets through (413 beyond it); None means no limit.
 # 100 MiB lets ordinary uploads through while stopping a runaway client.
+#: Largest request body, in bytes (413 beyond); None for no limit.
 DEFAULT_LIMIT_BODY_BYTES: int | None = 100 * 1024 * 1024
 # Bytes held for a connection while reading is paused (pipelined requests, a body the
 # app has not read yet). Reading stops above this, so memory per connection is bounded.
+#: Bytes buffered for a connection before reading pauses.
 DEFAULT_LIMIT_BUFFERED_BYTES = 256 * 1024
 # After an early response, unread body bytes discarded to keep the connection alive;
 # beyond this the connection is closed instead.
+#: Unread body bytes discarded after an early response before closing instead.
 DEFAULT_LIMIT_DRAIN_BYTES = 64 * 1024
 # Requests served on one connection before it is closed; None means no cap.
+#: Requests served on one connection before closing it; None for no cap.
 DEFAULT_LIMIT_REQUESTS_PER_CONNECTION: int | None = None
 
 LoopChoice = Literal["auto", "asyncio", "uvloop"]
