@@ -1,5 +1,5 @@
-"""WebSocketHandler over real sockets: the same handler under uvicorn (each websocket
-implementation) and hypercorn, driven by the ``websockets`` client library; and the
+"""WebSocketHandler over real sockets: the same handler on our own server, under uvicorn
+(each websocket implementation) and hypercorn, driven by the ``websockets`` client library; and the
 handshake refusals compared with Tornado's own WebSocketHandler on Tornado's server.
 
 Asyncio only: the servers are asyncio programs run in the test's own event loop.
@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.apps import client
 from tornadoish import Application
-from tornadoish.testing import websocket_connect
+from tornadoish.testing import live_server, websocket_connect
 from tornadoish.types import ASGIApp
 from tornadoish.websocket import WebSocketHandler
 
@@ -41,7 +41,13 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:remove second argument of ws_handler:DeprecationWarning"),
 ]
 
-SERVERS = ["uvicorn-websockets", "uvicorn-wsproto", "uvicorn-websockets-sansio", "hypercorn"]
+SERVERS = [
+    "tornadoish",
+    "uvicorn-websockets",
+    "uvicorn-wsproto",
+    "uvicorn-websockets-sansio",
+    "hypercorn",
+]
 # How long a server gets to stop once asked; a hang fails the test instead of the run.
 STOP_TIMEOUT = 10.0
 # The per-operation bound for client waits.
@@ -67,6 +73,10 @@ async def running(app: ASGIApp, server: str) -> AsyncIterator[str]:
     """Serve ``app`` with ``server`` on an ephemeral loopback port; yields the base
     ``ws://`` URL. The socket listens before the server starts, so clients may connect
     at once (the kernel queues them)."""
+    if server == "tornadoish":
+        async with live_server(app, lifespan="off") as ours:
+            yield f"ws://127.0.0.1:{ours.port}"
+        return
     sock = _listening_socket()
     port = sock.getsockname()[1]
     task: asyncio.Task[None]
