@@ -54,7 +54,7 @@ class CookiesMixin:
         samesite: str | None = None,
     ) -> None:
         """Queue a ``Set-Cookie`` header; invalid names, values or attributes raise
-        :class:`InvalidCookieError` (a ``ValueError``)."""
+        ``InvalidCookieError`` (a ``ValueError``)."""
         text = value.decode("latin-1") if isinstance(value, bytes) else value
         if _UNSAFE_NAME_OR_VALUE_RE.search(name + text):
             raise InvalidCookieError(f"invalid cookie {name!r}: {text!r}")

@@ -74,7 +74,7 @@ def parse_body_arguments(
     """Parse a form body into ``(arguments, files)``, as Tornado's function of that name.
 
     ``application/x-www-form-urlencoded`` gives arguments only (blank values kept);
-    ``multipart/form-data`` gives arguments for plain parts and :class:`HTTPFile`s for
+    ``multipart/form-data`` gives arguments for plain parts and :class:`~tornadoish.httputil.HTTPFile` objects for
     parts with a filename. Any other content type gives two empty dicts.
 
     Unlike Tornado, the media type is compared case-insensitively and exactly
