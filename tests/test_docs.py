@@ -21,7 +21,6 @@ import asyncio
 import dataclasses
 import importlib
 import inspect
-import os
 import re
 import shlex
 import subprocess
