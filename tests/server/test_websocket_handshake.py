@@ -162,6 +162,7 @@ def test_accept_keeps_app_headers_but_drops_the_ones_the_server_owns() -> None:
         {"type": "websocket.accept", "subprotocol": b"a"},
         {"type": "websocket.accept", "headers": [(b"x", b"a\r\nb")]},
         {"type": "websocket.accept", "headers": [("x", "y")]},
+        {"type": "websocket.accept", "tornadoish.control": 1},
     ],
 )
 def test_an_invalid_accept_is_the_apps_error(message: dict[str, Any]) -> None:
@@ -236,5 +237,19 @@ def test_websocket_scope_follows_the_http_scope(scheme: str, ws_scheme: str) -> 
         "server": ("10.0.0.2", 80),
         "subprotocols": ["a", "b"],
         "state": {"db": 1},
-        "extensions": {"websocket.http.response": {}},
+        "extensions": {"websocket.http.response": {}, "tornadoish.websocket.control": {}},
     }
+
+
+@pytest.mark.parametrize(
+    ("message", "control"),
+    [
+        ({"type": "websocket.accept"}, False),
+        ({"type": "websocket.accept", "tornadoish.control": False}, False),
+        ({"type": "websocket.accept", "tornadoish.control": True}, True),
+    ],
+)
+def test_ping_pong_events_are_only_for_apps_that_opt_in_at_accept(
+    message: dict[str, Any], control: bool
+) -> None:
+    assert accept_handshake(handshake(), message, deflate=False).control is control

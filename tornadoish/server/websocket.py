@@ -21,6 +21,10 @@ After the 101:
   does not read what we write, so that pongs cannot pile up either);
 * keepalive: with ``ws_ping_interval`` a ping goes out that often, and a peer that
   does not answer within ``ws_ping_timeout`` is sent close 1011 and disconnected;
+* the private ``tornadoish.websocket.control`` extension (``ws_handshake.py``): the
+  app's ``tornadoish.websocket.ping`` message sends a ping frame; an app that opted in
+  at accept also receives every ping (already answered) and pong from the peer as
+  events, in order with the messages, and counted in the queued bytes like them;
 * on graceful shutdown every open websocket is sent close **1012** (Service Restart,
   IANA registry of RFC 6455 §11.7) rather than 1001 (Going Away): a server shuts down
   gracefully to be restarted or replaced, and 1012 tells clients to reconnect.
@@ -46,7 +50,14 @@ from tornadoish.server.config import ServerConfig
 from tornadoish.server.cycle import ClientDisconnected, CycleOwner, RequestCycle
 from tornadoish.server.parsing import InvalidResponse
 from tornadoish.server.state import ServerState
-from tornadoish.server.ws_handshake import Handshake, accept_handshake, websocket_scope
+from tornadoish.server.ws_handshake import (
+    MAX_CONTROL_PAYLOAD,
+    PING_EVENT,
+    PONG_EVENT,
+    Handshake,
+    accept_handshake,
+    websocket_scope,
+)
 from tornadoish.types import ASGIApp, Message, Scope
 
 __all__ = [
@@ -78,6 +89,10 @@ _SENDABLE_CLOSE_CODES: Final = frozenset(
     [*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)]
 )
 _ABNORMAL_CLOSURE: Final = 1006
+# What a queued ping/pong event counts toward ``limit_buffered_bytes`` besides its
+# payload: about what the event dict costs in memory. An empty frame still counts, so
+# a peer flooding pings at an app that does not receive gets its reading paused.
+_CONTROL_EVENT_COST: Final = 128
 
 _HANDSHAKE: Final = 0  # the app has not answered the handshake yet
 _RESPONSE: Final = 1  # the app is sending an HTTP response (websocket.http.response)
@@ -114,6 +129,7 @@ class WebSocketSession:
         self._phase = _HANDSHAKE
         self._ws: Connection | None = None
         self._deflate = False
+        self._control = False  # the app opted in to ping/pong events at accept
         self._lost = False
         self._finished = False
         self._shutdown_pending = False
@@ -199,6 +215,8 @@ class WebSocketSession:
                 await self._send_message(message)
             elif kind == "websocket.close":
                 self._close_from_app(message)
+            elif kind == PING_EVENT:
+                await self._send_ping_from_app(message)
             else:
                 raise InvalidResponse(f"unexpected ASGI message {kind!r} after websocket.accept")
         elif phase == _HANDSHAKE:
@@ -263,6 +281,7 @@ class WebSocketSession:
         cycle.log_access(101)
         owner.transport.write(head or b"")
         self._deflate = accepted.deflate is not None
+        self._control = accepted.control
         extensions: list[Extension] = [] if accepted.deflate is None else [accepted.deflate]
         self._ws = Connection(ConnectionType.SERVER, extensions)
         self._arm_ping()
@@ -284,6 +303,29 @@ class WebSocketSession:
             raise InvalidResponse(f"websocket.send text must be a str, got {type(text)}")
         if data is not None and not isinstance(data, bytes | bytearray | memoryview):
             raise InvalidResponse(f"websocket.send bytes must be bytes, got {type(data)}")
+        ws = await self._wait_can_send()
+        if text is not None:
+            self._write(ws.send(TextMessage(data=text)))
+        else:
+            assert data is not None
+            self._write(ws.send(BytesMessage(data=bytes(data))))
+
+    async def _send_ping_from_app(self, message: Message) -> None:
+        data = message.get("data", b"")
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise InvalidResponse(f"{PING_EVENT} data must be bytes, got {type(data)}")
+        payload = bytes(data)
+        if len(payload) > MAX_CONTROL_PAYLOAD:
+            raise InvalidResponse(
+                f"{PING_EVENT} data is {len(payload)} bytes; RFC 6455 §5.5 allows "
+                f"{MAX_CONTROL_PAYLOAD} in a ping"
+            )
+        ws = await self._wait_can_send()
+        self._write(ws.send(Ping(payload=payload)))
+
+    async def _wait_can_send(self) -> Connection:
+        """The open connection, once the transport takes writes; ClientDisconnected
+        when it closed (or closes while we wait)."""
         if not self._can_send():
             raise ClientDisconnected("websocket closed")
         if self.owner.writing_paused:
@@ -292,11 +334,7 @@ class WebSocketSession:
                 raise ClientDisconnected("websocket closed")
         ws = self._ws
         assert ws is not None
-        if text is not None:
-            self._write(ws.send(TextMessage(data=text)))
-        else:
-            assert data is not None
-            self._write(ws.send(BytesMessage(data=bytes(data))))
+        return ws
 
     def _can_send(self) -> bool:
         ws = self._ws
@@ -365,10 +403,12 @@ class WebSocketSession:
             elif isinstance(event, Ping):
                 if ws.state is ConnectionState.OPEN:
                     self._write(ws.send(event.response()))
+                    self._queue_control(ws, PING_EVENT, event.payload)
             elif isinstance(event, Pong):
                 if self._pong_timer is not None:
                     self._pong_timer.cancel()
                     self._pong_timer = None
+                self._queue_control(ws, PONG_EVENT, event.payload)
             elif isinstance(event, CloseConnection):
                 self._on_close(ws, event)
                 return
@@ -413,6 +453,17 @@ class WebSocketSession:
             message = {"type": "websocket.receive", "bytes": bytes(data)}
         size, self._message_bytes = self._message_bytes, 0
         self._queue.append((message, size))
+        self.queued_bytes += size
+        self._wake()
+
+    def _queue_control(self, ws: Connection, kind: str, payload: bytes | bytearray) -> None:
+        """Hand a ping or pong to an app that opted in, in order with the messages."""
+        if not self._control or ws.state is not ConnectionState.OPEN:
+            return
+        if self._disconnect is not None:
+            return  # we are closing: the app has its disconnect already
+        size = len(payload) + _CONTROL_EVENT_COST
+        self._queue.append(({"type": kind, "data": bytes(payload)}, size))
         self.queued_bytes += size
         self._wake()
 

@@ -9,6 +9,13 @@ Which requests are handshakes: an HTTP/1.1 request whose ``Upgrade`` header list
 in HTTP/1.0, which RFC 9110 §7.8 says a server MUST ignore) is served as plain HTTP.
 A handshake that breaks a rule is answered by the server (400, or 426 for a version
 we do not speak) and never reaches the app.
+
+The scope offers a private extension, ``tornadoish.websocket.control`` (ASGI has no
+ping message): after accept the app may send ``{"type": "tornadoish.websocket.ping",
+"data": b"..."}`` to send a ping frame, and an app whose ``websocket.accept`` carries
+``"tornadoish.control": True`` receives the peer's pings and pongs as
+``tornadoish.websocket.ping``/``tornadoish.websocket.pong`` events. Apps that do not
+opt in (any generic ASGI app) never see a message type they do not know.
 """
 
 from __future__ import annotations
@@ -33,6 +40,11 @@ from tornadoish.server.parsing import (
 from tornadoish.types import HTTPScope, Message, WebSocketScope
 
 __all__ = [
+    "CONTROL_EXTENSION",
+    "CONTROL_OPT_IN",
+    "MAX_CONTROL_PAYLOAD",
+    "PING_EVENT",
+    "PONG_EVENT",
     "WEBSOCKET_VERSION",
     "AcceptedHandshake",
     "Handshake",
@@ -46,6 +58,16 @@ __all__ = [
 
 # RFC 6455 §4.1: the only protocol version this server speaks.
 WEBSOCKET_VERSION: Final = b"13"
+#: The scope extension that offers ping frames to the app (see the module docstring).
+CONTROL_EXTENSION: Final = "tornadoish.websocket.control"
+#: The ``websocket.accept`` key by which an app asks for ping/pong receive events.
+CONTROL_OPT_IN: Final = "tornadoish.control"
+#: The app's message that sends a ping frame, and the receive event for a peer's ping.
+PING_EVENT: Final = "tornadoish.websocket.ping"
+#: The receive event for a pong from the peer (to the app's pings or the keepalive's).
+PONG_EVENT: Final = "tornadoish.websocket.pong"
+#: RFC 6455 §5.5: a control frame's payload is at most 125 bytes.
+MAX_CONTROL_PAYLOAD: Final = 125
 # RFC 6455 §4.1: the key is a base64-encoded 16-byte nonce, so always 24 characters.
 _KEY_BYTES: Final = 16
 _KEY_CHARS: Final = 24
@@ -98,6 +120,8 @@ class AcceptedHandshake:
     # Whether the app's headers include these (else the server adds its own).
     has_date: bool
     has_server: bool
+    # The app opted in to ping/pong receive events (CONTROL_OPT_IN).
+    control: bool = False
 
 
 def _tokens(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
@@ -188,7 +212,7 @@ def websocket_scope(http: HTTPScope, handshake: Handshake) -> WebSocketScope:
         "server": http["server"],
         "subprotocols": list(handshake.subprotocols),
         "state": http.get("state", {}),
-        "extensions": {"websocket.http.response": {}},
+        "extensions": {"websocket.http.response": {}, CONTROL_EXTENSION: {}},
     }
 
 
@@ -198,8 +222,12 @@ def accept_handshake(handshake: Handshake, message: Message, *, deflate: bool) -
     ``deflate`` allows permessage-deflate (RFC 7692) when the client offers it.
     The accept token and the extension parameters come from wsproto, which also frames
     every message after the switch: one implementation of the protocol. Raises
-    :class:`InvalidResponse` for a subprotocol the client did not offer or bad headers.
+    :class:`InvalidResponse` for a subprotocol the client did not offer, bad headers
+    or a ``CONTROL_OPT_IN`` value that is not a bool.
     """
+    control = message.get(CONTROL_OPT_IN, False)
+    if not isinstance(control, bool):
+        raise InvalidResponse(f"websocket.accept {CONTROL_OPT_IN!r} must be a bool: {control!r}")
     subprotocol = message.get("subprotocol")
     if subprotocol is not None:
         if not isinstance(subprotocol, str):
@@ -226,7 +254,12 @@ def accept_handshake(handshake: Handshake, message: Message, *, deflate: bool) -
             headers.append((b"sec-websocket-extensions", value))
     headers.extend((n, v) for n, v in checked.headers if n not in _SERVER_OWNED)
     return AcceptedHandshake(
-        headers, subprotocol, extension, has_date=checked.has_date, has_server=checked.has_server
+        headers,
+        subprotocol,
+        extension,
+        has_date=checked.has_date,
+        has_server=checked.has_server,
+        control=control,
     )
 
 
