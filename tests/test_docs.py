@@ -21,6 +21,7 @@ import asyncio
 import dataclasses
 import importlib
 import inspect
+import os
 import re
 import shlex
 import subprocess
@@ -119,6 +120,8 @@ def _run_console(block: Block, workdir: Path) -> None:
             result = subprocess.run(
                 [sys.executable, *argv[1:], "-p", "no:cacheprovider"],
                 cwd=workdir,
+                # As installed: the package is importable even where it is not (-e).
+                env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(workdir)])},
                 capture_output=True,
                 text=True,
                 timeout=60,
@@ -131,10 +134,16 @@ def _run_console(block: Block, workdir: Path) -> None:
                 cli.config_from_args(args)
             except Exception as exc:  # the CLI's usage errors are private classes
                 raise AssertionError(f"{where}: {line}: {exc}") from exc
+            # Files the page wrote are in workdir; examples/... is in the repository.
+            location = args.app.rpartition(":")[0]
+            in_repo = location.endswith(".py") and not (workdir / location).exists()
             try:
+                os.chdir(ROOT if in_repo else workdir)
                 cli.import_app(args.app)
             except cli.AppImportError as exc:
                 raise AssertionError(f"{where}: {line}: {exc}") from exc
+            finally:
+                os.chdir(workdir)
 
 
 @pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=_page_id)
@@ -158,14 +167,29 @@ def test_every_code_block_of_the_page_runs(
             elif block.language == "console":
                 _run_console(block, tmp_path)
 
+    before = set(sys.modules)
     try:
         asyncio.run(run_page())
     finally:
-        # Modules the page wrote (app.py...) must not leak into another page.
-        for name, module in list(sys.modules.items()):
-            path = getattr(module, "__file__", None)
-            if path and Path(path).is_relative_to(tmp_path):
+        # Modules the page wrote or imported by path (app.py, examples/hello.py) must
+        # not leak into another page that writes its own module of the same name.
+        for name in set(sys.modules) - before:
+            path = Path(getattr(sys.modules[name], "__file__", None) or "/")
+            if path.is_relative_to(tmp_path) or (
+                path.is_relative_to(ROOT) and not path.is_relative_to(PACKAGE)
+            ):
                 del sys.modules[name]
+
+
+def test_the_running_page_lists_every_command_line_option() -> None:
+    text = (DOCS / "howto" / "running.md").read_text(encoding="utf-8")
+    options = {
+        option
+        for action in cli.build_parser()._actions
+        for option in action.option_strings
+        if option not in ("-h", "--help")
+    }
+    assert {option for option in options if f"| `{option}" not in text} == set()
 
 
 def test_skipped_blocks_are_few_and_say_why() -> None:
