@@ -75,6 +75,8 @@ def parse_blocks(page: Path) -> list[Block]:
             while body_start < len(lines) and (option := _OPTION_RE.match(lines[body_start])):
                 options[option.group(1)] = option.group(2)
                 body_start += 1
+            if options and body_start < len(lines) and not lines[body_start].strip():
+                body_start += 1  # the blank line that ends the options
         end = body_start
         while end < len(lines) and lines[end].rstrip() != fence:
             end += 1
