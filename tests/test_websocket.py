@@ -787,3 +787,237 @@ async def test_an_authenticated_get_redirects_anonymous_handshakes_to_the_login_
             assert ws.rejection.headers["Location"] == "/login?next=%2Fws"
         else:
             assert await ws.receive_text() == greeting
+
+
+# -- pings: our server's private extension (websocket_connect(control=True) plays it) ----
+
+
+def logging_sends(app: Application, log: list[Message]) -> Any:
+    """``app`` with every message it sends appended to ``log``."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        async def logged(message: Message) -> None:
+            log.append(message)
+            await send(message)
+
+        await app(scope, receive, logged)
+
+    return wrapped
+
+
+class PingPongHandler(RecordingHandler):
+    """Pings on request ("ping DATA"); reports every ping and pong it sees."""
+
+    def on_message(self, message: str | bytes) -> None:
+        assert isinstance(message, str)
+        self.write_message("before")
+        self.ping(message.removeprefix("ping "))
+        self.write_message("after")
+
+    def on_ping(self, data: bytes) -> None:
+        self.write_message(f"on_ping {data!r}")
+
+    def on_pong(self, data: bytes) -> None:
+        self.write_message(f"on_pong {data!r}")
+
+
+async def test_ping_goes_out_in_order_with_the_messages_and_its_pong_reaches_on_pong() -> None:
+    app, _ = make_app(PingPongHandler)
+    log: list[Message] = []
+    async with websocket_connect(logging_sends(app, log), "/ws", control=True) as ws:
+        assert log[0]["tornadoish.control"] is True  # the handler opted in at accept
+        await ws.send_text("ping héllo")
+        assert await ws.receive_text() == "before"
+        assert await ws.receive_text() == "after"
+        assert await ws.receive_text() == "on_pong b'h\\xc3\\xa9llo'"
+    assert ws.pings_sent == ["héllo".encode()]
+    sends = [(m["type"], m.get("text", m.get("data"))) for m in log[1:4]]
+    assert sends == [
+        ("websocket.send", "before"),
+        ("tornadoish.websocket.ping", "héllo".encode()),
+        ("websocket.send", "after"),
+    ]
+
+
+async def test_a_client_ping_and_an_unsolicited_pong_reach_on_ping_and_on_pong() -> None:
+    app, _ = make_app(PingPongHandler)
+    async with websocket_connect(app, "/ws", control=True) as ws:
+        await ws.ping(b"are you there")
+        assert await ws.receive_text() == "on_ping b'are you there'"
+        await ws.pong(b"unasked")
+        assert await ws.receive_text() == "on_pong b'unasked'"
+
+
+class FailingPingHandler(RecordingHandler):
+    def on_ping(self, data: bytes) -> None:
+        raise RuntimeError("on_ping broke")
+
+
+async def test_an_exception_in_on_ping_is_logged_and_closes_with_1011(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app, record = make_app(FailingPingHandler)
+    async with websocket_connect(app, "/ws", control=True) as ws:
+        await ws.ping()
+        assert await ws.wait_closed() == (1011, "")
+    assert "on_ping broke" in caplog.text
+    caplog.clear()
+    assert record.close_code == 1011
+
+
+class PingArgumentsHandler(RecordingHandler):
+    def on_message(self, message: str | bytes) -> None:
+        value: Any
+        for value in ("é" * 63, b"x" * 126, 5):  # 126 bytes of UTF-8, 126 bytes, an int
+            try:
+                self.ping(value)
+            except (TypeError, ValueError) as exc:
+                self.record.events.append(type(exc).__name__)
+        self.ping("é" * 62)  # 124 bytes: fine
+        self.write_message("done")
+
+
+async def test_ping_data_over_125_bytes_is_a_value_error() -> None:
+    app, record = make_app(PingArgumentsHandler)
+    async with websocket_connect(app, "/ws", control=True) as ws:
+        await ws.send_text("go")
+        assert await ws.receive_text() == "done"
+    assert record.events == ["ValueError", "ValueError", "TypeError"]
+    assert ws.pings_sent == [("é" * 62).encode()]
+
+
+async def test_pinging_after_close_raises_websocket_closed_error_with_the_extension() -> None:
+    app, record = make_app(CloseThenWriteHandler)
+    async with websocket_connect(app, "/ws", control=True) as ws:
+        await ws.send_text("go")
+        assert await ws.wait_closed() == (1000, "")
+    assert len(record.errors) == 3  # write, ping, and the write in on_close
+    assert ws.pings_sent == []
+
+
+async def test_ping_without_the_extension_still_raises_not_implemented_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app, record = make_app(PingPongHandler)
+    log: list[Message] = []
+    async with websocket_connect(logging_sends(app, log), "/ws") as ws:
+        await ws.send_text("ping x")
+        assert await ws.receive_text() == "before"
+        assert await ws.wait_closed() == (1011, "")  # on_message raised
+    assert "NotImplementedError: WebSocketHandler.ping() is not available" in caplog.text
+    caplog.clear()
+    assert "tornadoish.control" not in log[0]
+    assert [m["type"] for m in log] == ["websocket.accept", "websocket.send", "websocket.close"]
+    assert record.close_code == 1011
+
+
+class KeepaliveHandler(RecordingHandler):
+    def on_message(self, message: str | bytes) -> None:
+        self.write_message(message)
+
+    def on_pong(self, data: bytes) -> None:
+        self.write_message(f"pong {data!r}")
+
+
+async def test_ping_interval_pings_and_a_live_client_stays_connected() -> None:
+    app, record = make_app(KeepaliveHandler, websocket_ping_interval=0.02)
+    async with websocket_connect(app, "/ws", control=True) as ws:
+        for _ in range(3):
+            assert await ws.receive_text() == "pong b''"
+        await ws.send_text("still here")
+        while (text := await ws.receive_text()) != "still here":
+            assert text == "pong b''"
+    assert ws.pings_sent[:3] == [b""] * 3
+    assert record.close_code == 1000  # the client's own close
+
+
+@pytest.mark.parametrize("ping_timeout", [None, 0.05])
+async def test_no_pong_within_the_ping_timeout_closes_as_tornado_does(
+    ping_timeout: float | None,
+) -> None:
+    settings: dict[str, Any] = {"websocket_ping_interval": 0.05}
+    if ping_timeout is not None:
+        settings["websocket_ping_timeout"] = ping_timeout
+    app, record = make_app(KeepaliveHandler, **settings)
+    async with websocket_connect(app, "/ws", control=True, auto_pong=False) as ws:
+        assert await ws.wait_closed() == (1000, "ping timed out")
+    assert ws.pings_sent == [b""]
+    assert record.close_code == 1000
+
+
+async def test_a_ping_timeout_longer_than_the_interval_is_capped_with_one_warning(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tornadoish.websocket._ping_timeout_clamp_warned", False)
+    app, _ = make_app(KeepaliveHandler, websocket_ping_interval=0.05, websocket_ping_timeout=0.2)
+    for _ in range(2):
+        async with websocket_connect(app, "/ws", control=True, auto_pong=False) as ws:
+            started = anyio.current_time()
+            assert await ws.wait_closed() == (1000, "ping timed out")
+            assert anyio.current_time() - started < 0.2 + 0.05  # the capped timeout
+    warnings = [r for r in caplog.records if "cannot be longer" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+class SlowHandler(RecordingHandler):
+    async def on_message(self, message: str | bytes) -> None:
+        await anyio.sleep(0.3)  # long past the ping timeout; the pong waits behind
+        self.write_message("done")
+
+
+async def test_a_pong_queued_behind_a_slow_on_message_is_not_a_timeout() -> None:
+    app, record = make_app(SlowHandler, websocket_ping_interval=0.05)
+    log: list[Message] = []
+    async with websocket_connect(logging_sends(app, log), "/ws", control=True) as ws:
+        await ws.send_text("slow")
+        assert await ws.receive_text() == "done"
+        assert ws.pings_sent  # pinged (and answered) while on_message was busy
+        await ws.send_text("slow")
+        assert await ws.receive_text() == "done"
+    assert record.close_code == 1000  # the client's own close, not a ping timeout
+
+
+async def test_a_ping_timeout_of_0_pings_but_never_closes() -> None:
+    app, _ = make_app(KeepaliveHandler, websocket_ping_interval=0.02, websocket_ping_timeout=0)
+    pinged = anyio.Event()
+    log: list[Message] = []
+
+    async def watch(scope: Any, receive: Any, send: Any) -> None:
+        async def watched(message: Message) -> None:
+            if message["type"] == "tornadoish.websocket.ping":
+                log.append(message)
+                if len(log) == 3:
+                    pinged.set()
+            await send(message)
+
+        await app(scope, receive, watched)
+
+    async with websocket_connect(watch, "/ws", control=True, auto_pong=False) as ws:
+        with anyio.fail_after(5):
+            await pinged.wait()
+        await ws.send_text("open")
+        assert await ws.receive_text() == "open"
+
+
+async def test_apps_that_do_not_opt_in_never_get_ping_or_pong_events() -> None:
+    received: list[Message] = []
+
+    async def plain(scope: Any, receive: Any, send: Any) -> None:
+        assert "tornadoish.websocket.control" in scope["extensions"]
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        await send({"type": "tornadoish.websocket.ping", "data": b"mine"})  # allowed
+        while True:
+            message = await receive()
+            received.append(message)
+            if message["type"] == "websocket.disconnect":
+                return
+            await send({"type": "websocket.send", "text": message.get("text")})
+
+    async with websocket_connect(plain, "/", control=True) as ws:
+        await ws.ping(b"x")
+        await ws.pong(b"y")
+        await ws.send_text("hello")
+        assert await ws.receive_text() == "hello"
+    assert ws.pings_sent == [b"mine"]  # sent, but its pong is not delivered
+    assert [m["type"] for m in received] == ["websocket.receive", "websocket.disconnect"]

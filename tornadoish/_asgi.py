@@ -21,6 +21,7 @@ from tornadoish.types import ASGIReceive, ASGISend, Message, Scope
 
 __all__ = [
     "ClientGone",
+    "ControlFrame",
     "Responder",
     "WebSocketChannel",
     "WebSocketClosed",
@@ -191,6 +192,30 @@ class WebSocketClosed:
         self.reason = reason
 
 
+# Our server's private extension for ping frames (tornadoish/server/ws_handshake.py):
+# offered in the scope; opted in to by a key in websocket.accept; one message type each
+# way for pings (app -> server: send one; server -> app: the peer sent one), one
+# receive event for the peer's pongs.
+_CONTROL_EXTENSION = "tornadoish.websocket.control"
+_CONTROL_OPT_IN = "tornadoish.control"
+_PING = "tornadoish.websocket.ping"
+_PONG = "tornadoish.websocket.pong"
+
+
+class ControlFrame:
+    """What ``WebSocketChannel.receive()`` returns for a ping (``kind`` "ping", already
+    answered by the server) or a pong (``kind`` "pong") from the client."""
+
+    __slots__ = ("data", "kind")
+
+    def __init__(self, kind: str, data: bytes) -> None:
+        self.kind = kind
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"ControlFrame({self.kind!r}, {self.data!r})"
+
+
 class WebSocketChannel:
     """One ``websocket`` scope's ASGI messages, seen as a connection.
 
@@ -199,9 +224,20 @@ class WebSocketChannel:
     through the ``websocket.http.response`` extension when the server offers it, else
     as a close before accept, which servers answer with 403. Sends after the client
     left raise ClientGone.
+
+    ``can_control``: the server offers our ping extension; then ``accept()`` opts in
+    to ping/pong events, ``ping()`` works and ``receive()`` returns ControlFrames.
     """
 
-    __slots__ = ("_connected", "_receive", "_send", "can_respond", "responder", "subprotocols")
+    __slots__ = (
+        "_connected",
+        "_receive",
+        "_send",
+        "can_control",
+        "can_respond",
+        "responder",
+        "subprotocols",
+    )
 
     def __init__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
         self._receive = receive
@@ -210,6 +246,7 @@ class WebSocketChannel:
         self.subprotocols: list[str] = list(scope.get("subprotocols", ()))
         extensions = scope.get("extensions") or {}
         self.can_respond = "websocket.http.response" in extensions
+        self.can_control = _CONTROL_EXTENSION in extensions
         self.responder = _WebSocketResponder(self)
 
     async def handshake_receive(self) -> Message:
@@ -228,9 +265,14 @@ class WebSocketChannel:
         """Complete the handshake (the server answers 101)."""
         # ASGI: the subprotocol travels in its own key, never as a header.
         headers = [(k, v) for k, v in headers if k != b"sec-websocket-protocol"]
-        await self._call(
-            {"type": "websocket.accept", "subprotocol": subprotocol, "headers": headers}
-        )
+        message: dict[str, Any] = {
+            "type": "websocket.accept",
+            "subprotocol": subprotocol,
+            "headers": headers,
+        }
+        if self.can_control:
+            message[_CONTROL_OPT_IN] = True
+        await self._call(message)
 
     async def send_text(self, text: str) -> None:
         await self._call({"type": "websocket.send", "text": text})
@@ -238,12 +280,17 @@ class WebSocketChannel:
     async def send_bytes(self, data: bytes) -> None:
         await self._call({"type": "websocket.send", "bytes": data})
 
+    async def ping(self, data: bytes) -> None:
+        """Send a ping frame (only when ``can_control``; at most 125 bytes)."""
+        await self._call({"type": _PING, "data": data})
+
     async def close(self, code: int, reason: str) -> None:
         """Start the closing handshake (``reason`` needs ASGI websocket spec 2.3)."""
         await self._call({"type": "websocket.close", "code": code, "reason": reason})
 
-    async def receive(self) -> str | bytes | WebSocketClosed:
-        """The next message from the client (str for text, bytes for binary)."""
+    async def receive(self) -> str | bytes | ControlFrame | WebSocketClosed:
+        """The next message from the client (str for text, bytes for binary), or a
+        ping or pong it sent (only when ``can_control``)."""
         while True:
             message = await self._receive()
             kind = message["type"]
@@ -256,6 +303,9 @@ class WebSocketChannel:
             if kind == "websocket.disconnect":
                 # RFC 6455 §7.1.5: no status code in the close frame reads as 1005.
                 return WebSocketClosed(message.get("code", 1005), message.get("reason") or "")
+            if kind in (_PING, _PONG):
+                payload: bytes = message.get("data", b"")
+                return ControlFrame("ping" if kind == _PING else "pong", bytes(payload))
 
     async def _call(self, message: dict[str, Any]) -> None:
         try:

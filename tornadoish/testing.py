@@ -205,13 +205,35 @@ class WebSocketSessionClosed(Exception):
         self.reason = reason
 
 
+# Our server's private ping extension (see tornadoish/server/ws_handshake.py), which
+# websocket_connect(control=True) plays the server's part of.
+_CONTROL_EXTENSION = "tornadoish.websocket.control"
+_CONTROL_OPT_IN = "tornadoish.control"
+_PING = "tornadoish.websocket.ping"
+_PONG = "tornadoish.websocket.pong"
+_MAX_PING_BYTES = 125  # RFC 6455 §5.5
+
+
 class WebSocketSession:
     """The client side of ``websocket_connect()``. After the handshake, ``accepted``
     tells whether the app accepted (then ``subprotocol`` and ``headers``) or refused
-    (then ``rejection``). Every wait is bounded by ``timeout`` seconds."""
+    (then ``rejection``). Every wait is bounded by ``timeout`` seconds.
 
-    def __init__(self, to_app: MemoryObjectSendStream[Message], timeout: float) -> None:
+    With ``websocket_connect(control=True)``, ``pings_sent`` lists the payload of
+    each ping the app sent, and ``ping()``/``pong()`` play the client's."""
+
+    def __init__(
+        self,
+        to_app: MemoryObjectSendStream[Message],
+        timeout: float,
+        control: bool = False,
+        auto_pong: bool = True,
+    ) -> None:
         self.timeout = timeout
+        self.pings_sent: list[bytes] = []
+        self._control = control  # the scope offers the ping extension
+        self._control_events = False  # ... and the app opted in to its events
+        self._auto_pong = auto_pong
         self.accepted = False
         self.subprotocol: str | None = None
         self.headers = HTTPHeaders()
@@ -238,6 +260,26 @@ class WebSocketSession:
     async def send_json(self, value: Any) -> None:
         """Send ``value`` as a JSON text message."""
         await self.send_text(json.dumps(value))
+
+    async def ping(self, data: bytes = b"") -> None:
+        """Send a ping (needs ``control=True``): as our server does, it is answered
+        for the app, which gets a ``tornadoish.websocket.ping`` event if it opted in."""
+        await self._send_control(_PING, data)
+
+    async def pong(self, data: bytes = b"") -> None:
+        """Send a pong (needs ``control=True``; RFC 6455 §5.5.3 allows unsolicited
+        ones): an app that opted in gets a ``tornadoish.websocket.pong`` event."""
+        await self._send_control(_PONG, data)
+
+    async def _send_control(self, kind: str, data: bytes) -> None:
+        if not self._control:
+            raise RuntimeError("pings need websocket_connect(..., control=True)")
+        if len(data) > _MAX_PING_BYTES:
+            raise ValueError(f"a control frame carries at most {_MAX_PING_BYTES} bytes")
+        if not self._open:
+            raise RuntimeError("the websocket is not open (refused or closed)")
+        if self._control_events:
+            await self._send_to_app({"type": kind, "data": data})
 
     async def receive(self) -> str | bytes:
         """The app's next message; WebSocketSessionClosed once it closed."""
@@ -298,6 +340,7 @@ class WebSocketSession:
             if not self._handshake_done.is_set():
                 if kind == "websocket.accept":
                     self.accepted = self._open = True
+                    self._control_events = self._control and message.get(_CONTROL_OPT_IN) is True
                     self.subprotocol = message.get("subprotocol")
                     self.headers = HTTPHeaders.from_asgi(message.get("headers", []))
                     self._handshake_done.set()
@@ -317,6 +360,8 @@ class WebSocketSession:
             elif kind == "websocket.send" and self._open:
                 text = message.get("text")
                 self._inbox_in.send_nowait(text if text is not None else message.get("bytes", b""))
+            elif kind == _PING and self._open:
+                await self._app_pinged(message)
             elif kind == "websocket.close" and self._open:
                 self._open = False
                 self.close_code = message.get("code", 1000)
@@ -328,9 +373,24 @@ class WebSocketSession:
                 echo = {"type": "websocket.disconnect", "code": self.close_code}
                 await self._to_app.send({**echo, "reason": self.close_reason})
 
+    async def _app_pinged(self, message: Message) -> None:
+        """The app sent a ping: check it as our server does, record it, answer it."""
+        data = message.get("data", b"")
+        if not self._control:
+            raise RuntimeError(f"unexpected ASGI message {_PING!r}: the scope did not offer it")
+        if not isinstance(data, bytes) or len(data) > _MAX_PING_BYTES:
+            raise RuntimeError(f"invalid {_PING!r} data (bytes, at most 125): {data!r}")
+        self.pings_sent.append(data)
+        if self._auto_pong and self._control_events:
+            await self._to_app.send({"type": _PONG, "data": data})
+
 
 def _websocket_scope(
-    path: str, subprotocols: Iterable[str], headers: Mapping[str, str] | None, offer: bool
+    path: str,
+    subprotocols: Iterable[str],
+    headers: Mapping[str, str] | None,
+    offer: bool,
+    control: bool = False,
 ) -> Message:
     target, _, query = path.partition("?")
     key = base64.b64encode(os.urandom(16))
@@ -362,7 +422,10 @@ def _websocket_scope(
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
         "subprotocols": protocols,
-        "extensions": {"websocket.http.response": {}} if offer else {},
+        "extensions": {
+            **({"websocket.http.response": {}} if offer else {}),
+            **({_CONTROL_EXTENSION: {}} if control else {}),
+        },
     }
 
 
@@ -374,21 +437,34 @@ async def websocket_connect(
     headers: Mapping[str, str] | None = None,
     *,
     http_response_extension: bool = True,
+    control: bool = False,
+    auto_pong: bool = True,
     wait_seconds: float = 10.0,
 ) -> AsyncIterator[WebSocketSession]:
     """Open a websocket to ``app`` in-process through the ASGI ``websocket`` scope
     (asyncio and trio) and yield the session once the handshake is over, accepted or
     refused. ``headers`` add to or replace the handshake's (``Origin``...); the scope
-    offers the ``websocket.http.response`` extension unless told not to. Every wait
-    is bounded by ``wait_seconds``. On exit the client disconnects (code 1000) if
+    offers the ``websocket.http.response`` extension unless told not to. With
+    ``control=True`` it also offers our server's ping extension and plays the server:
+    the app's pings are recorded in ``session.pings_sent`` and, with ``auto_pong``,
+    answered with a pong event; ``session.ping()``/``pong()`` send the client's.
+    Every wait is bounded by ``wait_seconds``. On exit the client disconnects (code 1000) if
     still open, and an exception the app raised is re-raised."""
-    scope = _websocket_scope(path, subprotocols, headers, http_response_extension)
+    scope = _websocket_scope(path, subprotocols, headers, http_response_extension, control)
     to_app, app_inbox = anyio.create_memory_object_stream[Message](16)
     app_outbox, from_app = anyio.create_memory_object_stream[Message](math.inf)
-    session = WebSocketSession(to_app, wait_seconds)
+    session = WebSocketSession(to_app, wait_seconds, control, auto_pong)
     errors: list[BaseException] = []
 
     async def receive() -> Message:
+        # Like a server's queue: what has arrived is returned without yielding (the
+        # handler's keepalive relies on it to tell a late pong from a queued one).
+        try:
+            return app_inbox.receive_nowait()
+        except anyio.WouldBlock:
+            pass
+        except anyio.EndOfStream:
+            return {"type": "websocket.disconnect", "code": 1006}
         try:
             return await app_inbox.receive()
         except anyio.EndOfStream:

@@ -8,13 +8,19 @@ receives a message and awaits ``on_message()`` before receiving the next (messag
 handled in order, and a slow handler slows the client down), while a sibling task
 sends, in order, what ``write_message()`` and ``close()`` queued.
 
-Under ASGI the server owns the frames: masking, fragmentation, answering pings,
-keepalive pings and permessage-deflate are its job. So ``ping()`` cannot send
-anything, ``on_ping()``/``on_pong()`` are never called, the ``websocket_ping_interval``
-and ``websocket_ping_timeout`` settings have no effect (configure the server instead:
-uvicorn ``--ws-ping-interval``/``--ws-ping-timeout``, our server's ``ws_ping_interval``
-/``ws_ping_timeout``), and ``get_compression_options()`` is not consulted (uvicorn
-``--ws-per-message-deflate``, our server's ``ws_per_message_deflate``).
+Under ASGI the server owns the frames: masking, fragmentation, answering pings and
+permessage-deflate are its job, and ``get_compression_options()`` is not consulted
+(uvicorn ``--ws-per-message-deflate``, our server's ``ws_per_message_deflate``).
+
+Pings: ASGI has no ping message, but our own server offers one through a private
+extension (``tornadoish.websocket.control``). On it, ``ping()`` sends a ping frame (in
+order with the messages), ``on_ping()``/``on_pong()`` see the client's pings and pongs
+(the server has answered each ping already), and the ``websocket_ping_interval`` and
+``websocket_ping_timeout`` settings keep the connection alive as in Tornado. Under
+other ASGI servers ``ping()`` raises NotImplementedError, ``on_ping()``/``on_pong()``
+are never called, and the settings have no effect (they log one warning): configure
+the server's keepalive instead (uvicorn ``--ws-ping-interval``/``--ws-ping-timeout``,
+our server's ``ws_ping_interval``/``ws_ping_timeout``).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024
 CLOSE_HANDSHAKE_TIMEOUT = 5.0
 # RFC 6455 §5.5: a control frame carries at most 125 bytes, 2 of them the code.
 _MAX_CLOSE_REASON_BYTES = 123
+_MAX_PING_BYTES = 125
 # RFC 6455 §7.4: codes an endpoint may put in a close frame (1004-1006 and 1015 are
 # reserved for reporting, 1000-2999 are the protocol's, 3000-4999 for applications).
 _SENDABLE_CLOSE_CODES = frozenset(range(1000, 5000)) - {1004, 1005, 1006, 1015}
@@ -68,12 +75,24 @@ class _Close:
         self.reason = reason
 
 
+class _Ping:
+    """A queued ping frame."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+_Outgoing = str | bytes | _Close | _Ping
+
+
 class _Connection:
     """An accepted websocket: the ordered outbox and the task that sends it."""
 
     def __init__(self, channel: _asgi.WebSocketChannel) -> None:
         self._channel = channel
-        self._outbox: deque[str | bytes | _Close] = deque()
+        self._outbox: deque[_Outgoing] = deque()
         self._queued = 0  # messages ever queued; a message's number is its position
         self._sent = 0
         self.closing = False  # we queued a close frame
@@ -81,8 +100,33 @@ class _Connection:
         self.disconnected = anyio.Event()  # the client's side is closed too
         self._wakeup: anyio.Event | None = None
         self._progress: anyio.Event | None = None
+        self.pongs = 0  # pongs received, for the keepalive
+        # The receive loop waits for the client: every event the server had queued
+        # has been handled (the keepalive looks for its pong only then). Servers that
+        # offer pings (ours, the testing helper) return a queued event from receive()
+        # without yielding, so the keepalive never sees this set while one waits.
+        self.idle = False
+        self._idle_event: anyio.Event | None = None
 
-    def put(self, item: str | bytes | _Close) -> int:
+    @property
+    def can_ping(self) -> bool:
+        """The server offers ping frames (our server's private extension)."""
+        return self._channel.can_control
+
+    def set_idle(self, idle: bool) -> None:
+        self.idle = idle
+        if idle and self._idle_event is not None:
+            self._idle_event.set()
+            self._idle_event = None
+
+    async def wait_idle(self) -> None:
+        """Return at a moment when the receive loop waits for the client."""
+        while not self.idle:
+            if self._idle_event is None:
+                self._idle_event = anyio.Event()
+            await self._idle_event.wait()
+
+    def put(self, item: _Outgoing) -> int:
         """Queue ``item``; returns its number, for ``wait_sent``."""
         self._outbox.append(item)
         self._queued += 1
@@ -126,6 +170,8 @@ class _Connection:
                     await channel.send_text(item)
                 elif isinstance(item, bytes):
                     await channel.send_bytes(item)
+                elif isinstance(item, _Ping):
+                    await channel.ping(item.data)
                 else:
                     await channel.close(item.code, item.reason)
             except _asgi.ClientGone:
@@ -176,6 +222,7 @@ def _message_size(message: str | bytes, limit: int) -> int:
 
 
 _ping_settings_warned = False
+_ping_timeout_clamp_warned = False
 
 
 class WebSocketHandler(RequestHandler):
@@ -249,7 +296,8 @@ class WebSocketHandler(RequestHandler):
                 f"select_subprotocol() returned {selected!r}, not one of the offered {offered!r}"
             )
         self._selected_subprotocol = selected
-        self._warn_about_ping_settings()
+        if not channel.can_control:
+            self._warn_about_ping_settings()
         self.clear_header("Content-Type")
         self.set_status(101)
         headers = [
@@ -292,10 +340,33 @@ class WebSocketHandler(RequestHandler):
         if self.ping_interval or self.ping_timeout:
             _ping_settings_warned = True
             gen_log.warning(
-                "websocket_ping_interval/websocket_ping_timeout have no effect under ASGI: "
-                "keepalive pings are the server's job (uvicorn --ws-ping-interval, "
-                "tornadoish ws_ping_interval)"
+                "websocket_ping_interval/websocket_ping_timeout have no effect under ASGI "
+                "servers that do not offer pings to the app (only tornadoish's own server "
+                "does): configure the server's keepalive pings (uvicorn --ws-ping-interval)"
             )
+
+    def _keepalive_times(self) -> tuple[float, float] | None:
+        """(interval, timeout) of the keepalive pings, None for none; as in Tornado 6.5+,
+        the timeout defaults to the interval and is never longer (0 disables it)."""
+        global _ping_timeout_clamp_warned
+        interval = self.ping_interval or 0.0
+        if interval <= 0:
+            return None
+        timeout = self.ping_timeout
+        if timeout is None:
+            return interval, interval
+        if timeout > interval:
+            if not _ping_timeout_clamp_warned:
+                _ping_timeout_clamp_warned = True
+                gen_log.warning(
+                    "websocket_ping_timeout (%s) cannot be longer than websocket_ping_interval "
+                    "(%s): using %s",
+                    timeout,
+                    interval,
+                    interval,
+                )
+            return interval, interval
+        return interval, timeout
 
     # -- the connection ---------------------------------------------------------------
 
@@ -303,6 +374,9 @@ class WebSocketHandler(RequestHandler):
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(connection.run_sender, group.cancel_scope)
+                times = self._keepalive_times() if connection.can_ping else None
+                if times is not None:
+                    group.start_soon(self._keepalive, connection, *times)
                 await self._call_user(self.open, *self.open_args, **self.open_kwargs)
                 await self._receive_loop(channel, connection)
                 group.cancel_scope.cancel()
@@ -314,12 +388,21 @@ class WebSocketHandler(RequestHandler):
     async def _receive_loop(self, channel: _asgi.WebSocketChannel, connection: _Connection) -> None:
         limit = self.max_message_size
         while True:
+            connection.set_idle(True)
             message = await channel.receive()
+            connection.set_idle(False)
             if isinstance(message, _asgi.WebSocketClosed):
                 self.close_code = message.code
                 self.close_reason = message.reason
                 connection.disconnected.set()
                 return
+            if isinstance(message, _asgi.ControlFrame):
+                if message.kind == "pong":
+                    connection.pongs += 1
+                if not connection.closing:
+                    callback = self.on_ping if message.kind == "ping" else self.on_pong
+                    await self._call_user(callback, message.data)
+                continue
             if connection.closing:
                 continue  # as in Tornado: once we close, incoming data is dropped
             if limit is not None and _message_size(message, limit) > limit:
@@ -327,8 +410,31 @@ class WebSocketHandler(RequestHandler):
                 continue
             await self._call_user(self.on_message, message)
 
+    async def _keepalive(self, connection: _Connection, interval: float, patience: float) -> None:
+        """Tornado's keepalive: a ping every ``interval`` seconds; no pong ``patience``
+        seconds after one (0: never mind) closes the connection, as Tornado does, with
+        1000 "ping timed out". Runs in the connection's task group."""
+        await anyio.sleep(interval)
+        while not (connection.closing or connection.closed):
+            pongs = connection.pongs
+            started = anyio.current_time()
+            connection.put(_Ping(b""))
+            if patience > 0:
+                await anyio.sleep(patience)
+                # A pong may wait behind messages the handler is still busy with (the
+                # loop takes one at a time): that is not the client's fault. Look
+                # once everything that arrived has been handled.
+                if connection.pongs == pongs:
+                    await connection.wait_idle()
+                if connection.pongs == pongs:
+                    gen_log.debug("websocket ping timed out: closing %s", self._request_summary())
+                    self.close(1000, "ping timed out")
+                    return
+            await anyio.sleep(max(0.0, started + interval - anyio.current_time()))
+
     async def _call_user(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """Run ``open``/``on_message``; an exception is logged and closes with 1011."""
+        """Run ``open``/``on_message``/``on_ping``/``on_pong``; an exception is logged
+        and closes with 1011."""
         try:
             result = method(*args, **kwargs)
             if result is not None and inspect.isawaitable(result):
@@ -373,10 +479,14 @@ class WebSocketHandler(RequestHandler):
         carried no code; 1006 when the connection dropped, if the server says so)."""
 
     def on_ping(self, data: bytes) -> None:
-        """Never called under ASGI: the server answers pings itself."""
+        """Called for each ping from the client (the server has answered it already),
+        in order with the messages. Only on a server that offers pings to the app (our
+        own); never under other ASGI servers, which keep pings to themselves."""
 
     def on_pong(self, data: bytes) -> None:
-        """Never called under ASGI: the server keeps pongs to itself."""
+        """Called for each pong from the client: the answer to ``ping()``, to the
+        keepalive pings, or to the server's own. Only on a server that offers pings to
+        the app (our own); never under other ASGI servers."""
 
     def write_message(
         self, message: str | bytes | dict[str, Any], binary: bool = False
@@ -427,16 +537,31 @@ class WebSocketHandler(RequestHandler):
         self.ws_connection = None
 
     def ping(self, data: str | bytes = b"") -> None:
-        """Not available under ASGI, which has no message for a ping frame: keepalive
-        pings are the server's job (uvicorn ``--ws-ping-interval``, our server's
-        ``ws_ping_interval``). Raises WebSocketClosedError when closed, else
-        NotImplementedError."""
-        if self.ws_connection is None:
+        """Queue a ping frame carrying ``data`` (str goes as UTF-8; at most 125 bytes,
+        else ValueError), sent in order with the messages; the client's pong reaches
+        ``on_pong()``. Raises WebSocketClosedError once the connection is closing or
+        closed. Needs a server that offers pings to the app (our own): under other
+        ASGI servers, which have no ping message, raises NotImplementedError
+        (configure the server's keepalive pings instead)."""
+        value: object = data  # checked at run time: untyped callers pass anything
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        if not isinstance(value, bytes):
+            raise TypeError(f"cannot send {type(value).__name__} in a ping")
+        if len(value) > _MAX_PING_BYTES:
+            raise ValueError(
+                f"ping data is {len(value)} bytes; at most {_MAX_PING_BYTES} (RFC 6455 §5.5)"
+            )
+        connection = self.ws_connection
+        if connection is None or connection.closing or connection.closed:
             raise WebSocketClosedError()
-        raise NotImplementedError(
-            "WebSocketHandler.ping() is not available under ASGI (no ping message); "
-            "configure keepalive pings in the server instead"
-        )
+        if not connection.can_ping:
+            raise NotImplementedError(
+                "WebSocketHandler.ping() is not available under ASGI (no ping message) "
+                "unless the server offers it, as tornadoish's own server does; "
+                "configure keepalive pings in the server instead"
+            )
+        connection.put(_Ping(value))
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         """Return one of the client's ``subprotocols`` to select it, or None (the
@@ -465,13 +590,17 @@ class WebSocketHandler(RequestHandler):
 
     @property
     def ping_interval(self) -> float | None:
-        """The ``websocket_ping_interval`` setting (no effect under ASGI)."""
+        """The ``websocket_ping_interval`` setting: send a ping that often (seconds;
+        None or 0 for never). Only on a server that offers pings to the app (our own);
+        elsewhere it has no effect."""
         value: float | None = self.settings.get("websocket_ping_interval")
         return value
 
     @property
     def ping_timeout(self) -> float | None:
-        """The ``websocket_ping_timeout`` setting (no effect under ASGI)."""
+        """The ``websocket_ping_timeout`` setting: close the connection when no pong
+        came this many seconds after a keepalive ping (None: the interval, as in
+        Tornado 6.5+, which also caps it at the interval; 0: never)."""
         value: float | None = self.settings.get("websocket_ping_timeout")
         return value
 
