@@ -4,6 +4,7 @@ and raw bytes where a client must misbehave."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import struct
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
@@ -430,6 +431,8 @@ async def test_eof_behind_the_first_frames_reaches_the_app_after_them(serve: Ser
         {"type": "websocket.close", "code": 1006},
         {"type": "websocket.accept"},
         {"type": "http.response.start", "status": 200},
+        {"type": "tornadoish.websocket.ping", "data": b"x" * 126},  # RFC 6455 §5.5
+        {"type": "tornadoish.websocket.ping", "data": "not bytes"},
     ],
 )
 async def test_an_invalid_message_after_accept_closes_with_1011(
@@ -927,3 +930,159 @@ async def test_the_frameworks_handler_refuses_cross_origin_handshakes(serve: Ser
         async with ws(server, "/echo", origin=Origin("http://evil.example")):
             pass
     assert refused.value.response.status_code == 403
+
+
+# -- pings for the app: the private tornadoish.websocket.control extension -------------
+
+
+async def test_an_app_that_opts_in_gets_pings_and_pongs_in_order_with_messages(
+    serve: ServeFn,
+) -> None:
+    received: list[Message] = []
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        assert scope["extensions"]["tornadoish.websocket.control"] == {}
+        await receive()
+        await send({"type": "websocket.accept", "tornadoish.control": True})
+        while (message := await receive())["type"] != "websocket.disconnect":
+            received.append(message)
+            if message.get("text") == "ping me":
+                await send({"type": "tornadoish.websocket.ping", "data": b"app"})
+            else:
+                await send({"type": "websocket.send", "text": repr(message)})
+
+    server = await serve(app)
+    async with ws(server) as client:
+        await client.send("one")
+        assert await recv(client) == repr({"type": "websocket.receive", "text": "one"})
+        pong = await client.ping(b"client")
+        async with asyncio.timeout(WAIT):
+            await pong  # the server answered before telling the app
+        ping_event = {"type": "tornadoish.websocket.ping", "data": b"client"}
+        assert await recv(client) == repr(ping_event)
+        await client.send("ping me")  # the client library answers the app's ping
+        assert await recv(client) == repr({"type": "tornadoish.websocket.pong", "data": b"app"})
+    assert [m["type"] for m in received] == [
+        "websocket.receive",
+        "tornadoish.websocket.ping",
+        "websocket.receive",
+        "tornadoish.websocket.pong",
+    ]
+
+
+async def test_ping_events_count_toward_the_buffered_bytes(
+    serve: ServeFn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    count, limit = 20, 1024  # each empty ping counts 128 bytes: 2560 in all
+    release = asyncio.Event()
+    events: list[Message] = []
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await receive()
+        await send({"type": "websocket.accept", "tornadoish.control": True})
+        await release.wait()
+        while (message := await receive())["type"] == "tornadoish.websocket.ping":
+            events.append(message)
+        await send({"type": "websocket.send", "text": f"{len(events)} pings, then {message}"})
+
+    server = await serve(app, limit_buffered_bytes=limit)
+    client = await raw_upgrade(server)
+    (protocol,) = server.protocols
+    transport = protocol.transport
+    paused = asyncio.Event()
+    pause_reading = transport.pause_reading
+
+    def pause() -> None:
+        paused.set()
+        pause_reading()
+
+    monkeypatch.setattr(transport, "pause_reading", pause)
+    client.send(masked(0x9, b"") * count)
+    for _ in range(count):
+        assert await read_frame(client) == (0xA, b"")  # answered, whatever the app does
+    async with asyncio.timeout(WAIT):
+        await paused.wait()
+    session = protocol.websocket
+    assert session is not None
+    assert session.queued_bytes >= limit
+    assert not transport.is_reading()
+    release.set()
+    client.send(masked(0x1, b"done"))
+    opcode, payload = await read_frame(client)
+    assert (opcode, payload.split(b",")[0]) == (0x1, b"20 pings")
+
+
+async def test_apps_that_do_not_opt_in_never_see_ping_or_pong_events(serve: ServeFn) -> None:
+    async def shout(websocket: WebSocket) -> None:
+        await websocket.accept()
+        # Starlette raises on any message type it does not know.
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                text = await websocket.receive_text()
+                await websocket.send_text(text.upper())
+
+    server = await serve(Starlette(routes=[WebSocketRoute("/shout", shout)]))
+    async with ws(server, "/shout") as client:
+        for word in ("one", "two"):
+            pong = await client.ping(word.encode())
+            async with asyncio.timeout(WAIT):
+                await pong
+            await client.send(word)
+            assert await recv(client) == word.upper()
+
+
+class _Pinger(WebSocketHandler):
+    """Pings with the text of "ping ..." messages; reports pings and pongs."""
+
+    def on_message(self, message: str | bytes) -> None:
+        assert isinstance(message, str)
+        self.ping(message.removeprefix("ping "))
+
+    def on_ping(self, data: bytes) -> None:
+        self.write_message(f"on_ping {data!r}")
+
+    def on_pong(self, data: bytes) -> None:
+        self.write_message(f"on_pong {data!r}")
+
+
+async def test_the_frameworks_ping_reaches_the_client_and_its_pong_reaches_on_pong(
+    serve: ServeFn,
+) -> None:
+    server = await serve(Application([(r"/ping", _Pinger)]))
+    async with ws(server, "/ping") as client:
+        await client.send("ping héllo")
+        assert await recv(client) == "on_pong b'h\\xc3\\xa9llo'"
+
+
+async def test_a_client_ping_reaches_on_ping(serve: ServeFn) -> None:
+    server = await serve(Application([(r"/ping", _Pinger)]))
+    async with ws(server, "/ping") as client:
+        pong = await client.ping(b"are you there")
+        async with asyncio.timeout(WAIT):
+            await pong
+        assert await recv(client) == "on_ping b'are you there'"
+
+
+class _Quiet(WebSocketHandler):
+    def initialize(self, closed: asyncio.Event) -> None:
+        self.closed = closed
+
+    def on_message(self, message: str | bytes) -> None:
+        pass
+
+    def on_close(self) -> None:
+        self.closed.set()
+
+
+async def test_websocket_ping_interval_closes_a_client_that_never_answers(serve: ServeFn) -> None:
+    closed = asyncio.Event()
+    app = Application([(r"/raw", _Quiet, {"closed": closed})], websocket_ping_interval=0.05)
+    server = await serve(app)
+    client = await raw_upgrade(server)
+    assert await read_frame(client) == (0x9, b"")  # the handler's keepalive ping
+    opcode, payload = await read_frame(client)
+    assert (opcode, payload) == (0x8, struct.pack("!H", 1000) + b"ping timed out")
+    client.send(masked(0x8, payload[:2]))  # complete the close handshake
+    assert await client.closed()
+    async with asyncio.timeout(WAIT):
+        await closed.wait()
