@@ -1,6 +1,7 @@
 """The docs cannot rot: their code blocks run, and every public name has a docstring.
 
-How a page's fenced blocks are treated (docs/contributing.md says the same to writers):
+How the fenced blocks of README.md and docs/**/*.md are treated (docs/contributing.md
+says the same to writers):
 
 - ```` ```python ````: run in order, all blocks of a page in one namespace, in a fresh
   directory of the page's own (the current directory, also on ``sys.path``). Top-level
@@ -88,7 +89,10 @@ def parse_blocks(page: Path) -> list[Block]:
     return blocks
 
 
-PAGES = sorted(path for path in DOCS.rglob("*.md") if "_build" not in path.parts)
+PAGES = [
+    ROOT / "README.md",
+    *sorted(path for path in DOCS.rglob("*.md") if "_build" not in path.parts),
+]
 PAGES_WITH_CODE = [
     page
     for page in PAGES
@@ -100,7 +104,7 @@ PAGES_WITH_CODE = [
 
 
 def _page_id(page: Path) -> str:
-    return page.relative_to(DOCS).as_posix()
+    return page.relative_to(ROOT).as_posix()
 
 
 async def _run_python(block: Block, namespace: dict[str, object]) -> None:
