@@ -13,7 +13,7 @@ import tornadoish  # noqa: E402
 
 project = "tornadoish"
 author = "The tornadoish developers"
-copyright = "the tornadoish developers"  # noqa: A001 (Sphinx's name)
+copyright = "the tornadoish developers"
 release = tornadoish.__version__
 version = release
 
@@ -35,18 +35,24 @@ myst_enable_extensions = ["colon_fence", "deflist"]
 # because the docs build offline and cannot fetch their inventories.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(httpx|h11|wsproto|jinja2|anyio|pytest|_pytest|ssl|socket|asyncio|logging|"
-     r"concurrent|collections|contextlib|datetime|http|typing|types|argparse|enum|re|"
-     r"unittest|email|ipaddress|zlib|os|pathlib|time|_asyncio)\..*"),
+    (
+        r"py:.*",
+        r"(httpx|h11|wsproto|jinja2|anyio|pytest|_pytest|ssl|socket|asyncio|logging|"
+        r"concurrent|collections|contextlib|datetime|http|typing|types|argparse|enum|re|"
+        r"unittest|email|ipaddress|zlib|os|pathlib|time|_asyncio)\..*",
+    ),
     # Private names (a leading underscore) are not part of the API and not documented.
     (r"py:.*", r"tornadoish(\.\w+)*\._\w+.*"),
     # Standard type names the signatures show without a module.
-    (r"py:class", r"(Any|Callable|Awaitable|Coroutine|Iterable|Iterator|Mapping|"
-     r"MutableMapping|Sequence|AsyncIterator|AsyncGenerator|Generator|TypeVar|"
-     r"Literal|NoReturn|Self|TracebackType|Path|PathLike|Pattern|Match|Protocol|"
-     r"NamedTuple|TypedDict|BaseException|Exception|CookieError|Future|Task|Logger|"
-     r"AbstractEventLoop|SSLContext|ArgumentParser|Namespace|Morsel|SimpleCookie|"
-     r"TestCase|Response|AsyncClient|_Default|T|P|R|ellipsis)"),
+    (
+        r"py:class",
+        r"(Any|Callable|Awaitable|Coroutine|Iterable|Iterator|Mapping|"
+        r"MutableMapping|Sequence|AsyncIterator|AsyncGenerator|Generator|TypeVar|"
+        r"Literal|NoReturn|Self|TracebackType|Path|PathLike|Pattern|Match|Protocol|"
+        r"NamedTuple|TypedDict|BaseException|Exception|CookieError|Future|Task|Logger|"
+        r"AbstractEventLoop|SSLContext|ArgumentParser|Namespace|Morsel|SimpleCookie|"
+        r"TestCase|Response|AsyncClient|_Default|T|P|R|ellipsis)",
+    ),
 ]
 
 autodoc_member_order = "bysource"

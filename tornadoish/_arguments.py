@@ -39,7 +39,8 @@ class ArgumentsMixin:
     def get_argument(self, name: str, default: Any = _NO_DEFAULT, strip: bool = True) -> Any:
         """The last value of query or body argument ``name``.
 
-        Without ``default`` a missing argument raises :class:`~tornadoish.errors.MissingArgumentError` (400).
+        Without ``default`` a missing argument raises
+        :class:`~tornadoish.errors.MissingArgumentError` (400).
         """
         return self._get_argument(name, default, self._all_arguments(), strip)
 

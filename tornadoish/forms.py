@@ -74,8 +74,9 @@ def parse_body_arguments(
     """Parse a form body into ``(arguments, files)``, as Tornado's function of that name.
 
     ``application/x-www-form-urlencoded`` gives arguments only (blank values kept);
-    ``multipart/form-data`` gives arguments for plain parts and :class:`~tornadoish.httputil.HTTPFile` objects for
-    parts with a filename. Any other content type gives two empty dicts.
+    ``multipart/form-data`` gives arguments for plain parts and
+    :class:`~tornadoish.httputil.HTTPFile` objects for parts with a filename. Any other
+    content type gives two empty dicts.
 
     Unlike Tornado, the media type is compared case-insensitively and exactly
     (RFC 9110 §8.3.1), where Tornado tests a case-sensitive prefix.
