@@ -47,6 +47,20 @@ _REPRESENTATION_HEADERS = ("Content-Encoding", "Content-Language", "Content-Type
 
 HeaderValue = str | bytes | int | datetime.datetime
 
+# Response header names as ASGI wants them (lower-case latin-1 bytes). The same few
+# names go out on every response; the cache is bounded against apps making up names.
+_RAW_NAMES: dict[str, bytes] = {}
+_RAW_NAMES_CACHE_SIZE = 1000
+
+
+def _raw_header_name(name: str) -> bytes:
+    raw = _RAW_NAMES.get(name)
+    if raw is None:
+        raw = name.lower().encode("latin-1")
+        if len(_RAW_NAMES) < _RAW_NAMES_CACHE_SIZE:
+            _RAW_NAMES[name] = raw
+    return raw
+
 
 class _SendAwaitable:
     """What ``flush()``/``finish()`` return: awaiting it sends the queued response."""
@@ -203,7 +217,8 @@ class OutputMixin(CookiesMixin):
                 for name in _REPRESENTATION_HEADERS:
                     self.clear_header(name)
             elif "Content-Length" not in self._headers:
-                self.set_header("Content-Length", sum(map(len, self._write_buffer)))
+                # An int we computed: nothing for set_header() to check.
+                self._headers["Content-Length"] = str(sum(map(len, self._write_buffer)))
         self._queue_buffered(last=True)
         self._finished = True
         self.request._finish_time = self.request._start_time + self.request.request_time()
@@ -223,7 +238,7 @@ class OutputMixin(CookiesMixin):
             if self.request.method == "HEAD":
                 body = b""
             raw_headers = [
-                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                (_raw_header_name(name), value.encode("latin-1"))
                 for name, value in headers.get_all()
             ]
             raw_headers.extend(self._set_cookie_headers())
@@ -329,7 +344,10 @@ class OutputMixin(CookiesMixin):
         etag = self._headers.get("Etag", "")
         if not etag:
             return False
-        candidates = _ETAG_RE.findall(self.request.headers.get("If-None-Match", ""))
+        if_none_match = self.request.headers.get("If-None-Match")
+        if not if_none_match:
+            return False
+        candidates = _ETAG_RE.findall(if_none_match)
         if not candidates:
             return False
         if candidates[0] == "*":

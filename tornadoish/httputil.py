@@ -13,7 +13,7 @@ import time
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar, overload
 
 __all__ = [
     "HTTPFile",
@@ -25,6 +25,9 @@ __all__ = [
     "reason_phrase",
     "url_concat",
 ]
+
+
+_T = TypeVar("_T")
 
 
 def _normalize_name(name: str) -> str:
@@ -56,7 +59,7 @@ class HTTPHeaders(MutableMapping[str, str]):
         if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
             for name, value in args[0].get_all():
                 self.add(name, value)
-        else:
+        elif args or kwargs:  # every request makes empty ones: skip update()'s machinery
             self.update(*args, **kwargs)
 
     @classmethod
@@ -90,6 +93,19 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     def __getitem__(self, name: str) -> str:
         return ",".join(self._values[_normalize_name(name)])
+
+    @overload
+    def get(self, key: str) -> str | None: ...
+    @overload
+    def get(self, key: str, default: str) -> str: ...
+    @overload
+    def get(self, key: str, default: _T) -> str | _T: ...
+
+    def get(self, key: str, default: object = None) -> object:
+        # Mapping.get goes through __getitem__ and a caught KeyError; the framework
+        # asks for a few headers on every request.
+        values = self._values.get(_normalize_name(key))
+        return default if values is None else ",".join(values)
 
     def __setitem__(self, name: str, value: str) -> None:
         self._values[_normalize_name(name)] = [value]
