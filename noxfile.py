@@ -175,3 +175,37 @@ def _smoke_serve(python: str, workdir: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+BENCH_DEPS = [
+    "tornado>=6.5,<7",
+    "uvicorn[standard]>=0.30",  # httptools for the fast uvicorn targets
+    "starlette>=0.40",
+    "matplotlib>=3.8",
+]
+
+
+@nox.session(python=None)
+def bench(session: nox.Session) -> None:
+    """Throughput and memory benchmarks (wrk on loopback); writes docs/performance.*.
+
+    Needs wrk: installed with apt-get when missing and nox runs as root. Options go to
+    the throughput run, e.g. ``nox -s bench -- --quick``.
+    """
+    import os
+    import shutil
+
+    if shutil.which("wrk") is None:
+        if os.name == "posix" and os.geteuid() == 0 and shutil.which("apt-get"):
+            session.run("apt-get", "update", external=True)
+            session.run("apt-get", "install", "-y", "wrk", external=True)
+        else:
+            session.error(
+                "wrk is not installed: apt-get install wrk (as root), or see "
+                "https://github.com/wg/wrk; this session installs it only when run as root"
+            )
+    if shutil.which("taskset") is None:
+        session.error("taskset is not installed: apt-get install util-linux")
+    session.install("-e", ".", *BENCH_DEPS)
+    session.run("python", "-m", "benchmarks.run", *session.posargs)
+    session.run("python", "-m", "benchmarks.memory")
