@@ -13,6 +13,8 @@ from tornadoish.server.parsing import (
     RequestRejected,
     body_forbidden,
     build_scope,
+    describe_client,
+    describe_request,
     error_response,
     forwarded_peer,
     reason_phrase,
@@ -205,3 +207,12 @@ def test_body_is_forbidden_for_head_204_and_304(
     status: int, method: bytes, forbidden: bool
 ) -> None:
     assert body_forbidden(status, method) is forbidden
+
+
+def test_describe_request_and_client_for_logs() -> None:
+    scope = scope_of(request(b"/p%20q?x=1", method=b"POST"))
+    assert describe_request(scope) == "POST /p%20q?x=1 HTTP/1.1"
+    assert describe_client(scope) == "10.0.0.1:1234"
+    assert describe_client({**scope, "client": None}) == "-"
+    websocket_scope = {k: v for k, v in scope.items() if k != "method"}
+    assert describe_request(websocket_scope) == "GET /p%20q?x=1 HTTP/1.1"

@@ -21,6 +21,8 @@ from tornadoish.server.parsing import (
     InvalidResponse,
     ResponseHead,
     body_forbidden,
+    describe_client,
+    describe_request,
     reason_phrase,
     validate_response_start,
 )
@@ -183,9 +185,9 @@ class RequestCycle:
         except Exception as exc:
             if self.disconnected and isinstance(exc, OSError):
                 # The client went away: not an error of anyone we can help.
-                error_log.debug("client disconnected during %s", self._request_line())
+                error_log.debug("client disconnected during %s", describe_request(self.scope))
                 return
-            error_log.exception("exception in ASGI app for %s", self._request_line())
+            error_log.exception("exception in ASGI app for %s", describe_request(self.scope))
             self.failed = True
             if not self.response_complete:
                 self.owner.response_failed(self)
@@ -193,11 +195,11 @@ class RequestCycle:
             if not self.response_complete and not self.disconnected:
                 if self.peer_eof:
                     # Told of the client's EOF, the app gave up: expected, not a bug.
-                    error_log.debug("client left during %s", self._request_line())
+                    error_log.debug("client left during %s", describe_request(self.scope))
                 else:
                     error_log.error(
                         "ASGI app returned without completing the response to %s",
-                        self._request_line(),
+                        describe_request(self.scope),
                     )
                 self.failed = True
                 self.owner.response_failed(self)
@@ -450,7 +452,9 @@ class RequestCycle:
     def log_access(self, status: int) -> None:
         """One access log line for this request, as its response goes on the wire."""
         if self.config.access_log:
-            access_log.info('%s - "%s" %d', self._client_text(), self._request_line(), status)
+            access_log.info(
+                '%s - "%s" %d', describe_client(self.scope), describe_request(self.scope), status
+            )
 
     def _write(self, pieces: list[Any]) -> None:
         if not pieces:
@@ -473,15 +477,5 @@ class RequestCycle:
             "dropped %d body bytes of a %d response to %s",
             size,
             self.status,
-            self._request_line(),
+            describe_request(self.scope),
         )
-
-    def _client_text(self) -> str:
-        client = self.scope["client"]
-        return "-" if client is None else f"{client[0]}:{client[1]}"
-
-    def _request_line(self) -> str:
-        scope = self.scope
-        query = scope["query_string"]
-        target = scope["raw_path"] + (b"?" + query if query else b"")
-        return f"{scope['method']} {target.decode('ascii', 'replace')} HTTP/{scope['http_version']}"

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Any, Final
+from typing import Any, Final, cast
 from urllib.parse import quote, unquote
 
 import h11
@@ -27,6 +27,8 @@ __all__ = [
     "ResponseHead",
     "body_forbidden",
     "build_scope",
+    "describe_client",
+    "describe_request",
     "error_response",
     "forwarded_peer",
     "reason_phrase",
@@ -296,3 +298,17 @@ def error_response(
     if server:
         lines.append(b"server: tornadoish")
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def describe_client(scope: Mapping[str, object]) -> str:
+    """``host:port`` of the scope's client for logs, or ``-`` (unix sockets)."""
+    client = cast("tuple[str, int] | None", scope["client"])
+    return "-" if client is None else f"{client[0]}:{client[1]}"
+
+
+def describe_request(scope: Mapping[str, object]) -> str:
+    """The request line as the client sent it (``GET /p?q HTTP/1.1``), for logs."""
+    query = cast(bytes, scope["query_string"])
+    target = cast(bytes, scope["raw_path"]) + (b"?" + query if query else b"")
+    method = scope.get("method", "GET")  # a websocket scope has none: always GET
+    return f"{method} {target.decode('ascii', 'replace')} HTTP/{scope['http_version']}"

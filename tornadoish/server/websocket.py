@@ -48,7 +48,7 @@ from wsproto.extensions import Extension
 
 from tornadoish.server.config import ServerConfig
 from tornadoish.server.cycle import ClientDisconnected, CycleOwner, RequestCycle
-from tornadoish.server.parsing import InvalidResponse
+from tornadoish.server.parsing import InvalidResponse, describe_client, describe_request
 from tornadoish.server.state import ServerState
 from tornadoish.server.ws_handshake import (
     MAX_CONTROL_PAYLOAD,
@@ -168,10 +168,13 @@ class WebSocketSession:
             try:
                 await self._refuse()
             except OSError:
-                error_log.debug("client left before the refusal of %s", self._request_line())
+                error_log.debug(
+                    "client left before the refusal of %s", describe_request(self.scope)
+                )
         elif self._phase == _RESPONSE:
             error_log.error(
-                "ASGI app returned without completing the response to %s", self._request_line()
+                "ASGI app returned without completing the response to %s",
+                describe_request(self.scope),
             )
             self.owner.response_failed(self.cycle)
         elif self._phase == _OPEN:
@@ -180,9 +183,9 @@ class WebSocketSession:
     def _app_failed(self, exc: Exception) -> None:
         if isinstance(exc, OSError) and (self._disconnect is not None or self.cycle.disconnected):
             # ASGI 2.4: send() raised because the client is gone; not an error.
-            error_log.debug("websocket client gone during %s", self._request_line())
+            error_log.debug("websocket client gone during %s", describe_request(self.scope))
             return
-        error_log.exception("exception in ASGI app for websocket %s", self._request_line())
+        error_log.exception("exception in ASGI app for websocket %s", describe_request(self.scope))
         if self._phase == _OPEN:
             self._close(1011, "internal error")
         elif self._phase != _REFUSED and not self.cycle.response_complete:
@@ -426,7 +429,9 @@ class WebSocketSession:
         limit = self.config.ws_max_message_size
         if self._message_bytes > limit:
             error_log.debug(
-                "websocket message over %d bytes from %s: closing", limit, self._client_text()
+                "websocket message over %d bytes from %s: closing",
+                limit,
+                describe_client(self.scope),
             )
             self._text_parts.clear()
             self._bytes_parts.clear()
@@ -475,7 +480,7 @@ class WebSocketSession:
         elif state is ConnectionState.OPEN:
             # wsproto could not parse the peer's bytes: fail the connection (§7.1.7).
             error_log.debug(
-                "websocket protocol error from %s: %s", self._client_text(), event.reason
+                "websocket protocol error from %s: %s", describe_client(self.scope), event.reason
             )
             self._write(ws.send(CloseConnection(code=event.code, reason=event.reason)))
         # else CLOSED: the peer answered our close frame.
@@ -501,7 +506,9 @@ class WebSocketSession:
 
     def _on_close_timeout(self) -> None:
         self._close_timer = None
-        error_log.debug("websocket peer %s did not finish closing in time", self._client_text())
+        error_log.debug(
+            "websocket peer %s did not finish closing in time", describe_client(self.scope)
+        )
         self._finish(abort=self._finished)
 
     def _finish(self, *, abort: bool = False) -> None:
@@ -545,7 +552,9 @@ class WebSocketSession:
             # waiting, unread, in the socket. Not the peer's fault: wait again.
             self._pong_timer = self.loop.call_later(timeout, self._on_pong_timeout)
             return
-        error_log.debug("websocket peer %s did not answer a ping: closing", self._client_text())
+        error_log.debug(
+            "websocket peer %s did not answer a ping: closing", describe_client(self.scope)
+        )
         if self._can_send():
             ws = self._ws
             assert ws is not None
@@ -599,13 +608,3 @@ class WebSocketSession:
         waiter = self._receive_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-
-    def _client_text(self) -> str:
-        client = self.scope["client"]
-        return "-" if client is None else f"{client[0]}:{client[1]}"
-
-    def _request_line(self) -> str:
-        scope = self.scope
-        query = scope["query_string"]
-        target = scope["raw_path"] + (b"?" + query if query else b"")
-        return f"GET {target.decode('ascii', 'replace')} HTTP/1.1"
