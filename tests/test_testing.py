@@ -152,3 +152,31 @@ class HelloTestCase(AsyncHTTPTestCase):
         with pytest.raises(HTTPClientError) as info:
             await self.http_client.fetch("http://127.0.0.1/missing")
         assert info.value.code == 404
+
+
+class FormTestCase(AsyncHTTPTestCase):
+    def get_app(self) -> ASGIApp:
+        class Form(RequestHandler):
+            def post(self) -> None:
+                self.write(self.get_argument("name") + " " + self.request.headers["Content-Type"])
+
+        return Application([("/form", Form), ("/", HelloHandler)])
+
+    def test_post_body_without_content_type_is_a_form_as_in_tornado(self) -> None:
+        response = self.fetch("/form", method="POST", body="name=ada")
+        assert response.body == b"ada application/x-www-form-urlencoded"
+
+    def test_explicit_content_type_is_kept(self) -> None:
+        response = self.fetch(
+            "/form",
+            method="POST",
+            body="name=bo",
+            headers={"content-type": "application/x-www-form-urlencoded; charset=UTF-8"},
+        )
+        assert response.body == b"bo application/x-www-form-urlencoded; charset=UTF-8"
+
+    @gen_test
+    async def test_get_url_works_inside_gen_test(self) -> None:
+        async with httpx.AsyncClient() as client:
+            response = await client.get(self.get_url("/?name=inside"))
+        assert response.text == "hello inside"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tornadoish import web
 from tornadoish.application import Application
 from tornadoish.auth import addslash, authenticated, removeslash
-from tornadoish.errors import Finish, HTTPError, MissingArgumentError
+from tornadoish.errors import Finish, HTTPError, InvalidCookieError, MissingArgumentError
 from tornadoish.handler import RequestHandler, stream_request_body
 from tornadoish.httputil import HTTPFile, HTTPHeaders
 from tornadoish.request import HTTPServerRequest
@@ -24,6 +24,7 @@ __all__ = [
     "HTTPFile",
     "HTTPHeaders",
     "HTTPServerRequest",
+    "InvalidCookieError",
     "MissingArgumentError",
     "RedirectHandler",
     "RequestHandler",

@@ -7,22 +7,15 @@ import http.cookies
 import re
 from typing import Any
 
+from tornadoish.errors import InvalidCookieError
 from tornadoish.httputil import format_timestamp
 from tornadoish.request import HTTPServerRequest
 
-__all__ = ["CookiesMixin", "InvalidCookieError"]
+__all__ = ["CookiesMixin"]
 
 # Control characters, space and ';' would split or forge Set-Cookie attributes.
 _UNSAFE_NAME_OR_VALUE_RE = re.compile(r"[\x00-\x20]")
 _UNSAFE_ATTRIBUTE_RE = re.compile(r"[\x00-\x20\x3b\x7f]")
-
-
-class InvalidCookieError(http.cookies.CookieError, ValueError):
-    """A cookie name, value or attribute that cannot be sent safely.
-
-    A ``ValueError`` and also ``http.cookies.CookieError`` (what Tornado raises), so
-    either ``except`` clause catches it.
-    """
 
 
 class CookiesMixin:

@@ -112,6 +112,12 @@ class AsyncHTTPClient:
         if "auth_username" in options:
             extra["auth"] = (options["auth_username"], options.get("auth_password", ""))
         plain_headers = dict(headers.get_all()) if isinstance(headers, HTTPHeaders) else headers
+        if method == "POST":
+            # As Tornado's client: a POST without a Content-Type is sent as a form, so
+            # get_argument() sees its fields.
+            plain_headers = dict(plain_headers or {})
+            if not any(name.lower() == "content-type" for name in plain_headers):
+                plain_headers["Content-Type"] = "application/x-www-form-urlencoded"
         started = time.monotonic()
         response = await self._client.request(
             method,
@@ -139,8 +145,12 @@ class AsyncTestCase(unittest.TestCase):
         self.io_loop = self.get_new_ioloop()
 
     def get_new_ioloop(self) -> IOLoop:
-        """The IOLoop the test runs on (a fresh one per test)."""
-        return IOLoop(asyncio.new_event_loop())
+        """The IOLoop the test runs on (a fresh one per test), current for the thread
+        as in Tornado, so code under test that looks the loop up (``IOLoop.current()``,
+        ``app.listen()``) finds this one."""
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        return IOLoop(loop)
 
     def tearDown(self) -> None:
         loop = self.io_loop.asyncio_loop
@@ -208,10 +218,12 @@ class AsyncHTTPTestCase(AsyncTestCase):
         """The port of our own server serving the app, started on first use."""
         if self._live_port is None:
             from tornadoish.server.config import ServerConfig
-            from tornadoish.server.runner import start_server
+            from tornadoish.server.runner import listen
 
             config = ServerConfig(host="127.0.0.1", port=0, access_log=False, lifespan="off")
-            server = self.io_loop.run_sync(lambda: start_server(self._app, config))
+            # listen() binds at once, whether or not the loop runs (inside a @gen_test
+            # method it does), and serves whenever the loop runs, as Tornado's does.
+            server = listen(self._app, config)
             self._live_server = server
             self._live_port = server.port
             assert self._live_port is not None  # a TCP server always has a port

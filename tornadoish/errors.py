@@ -6,10 +6,11 @@ Names and constructor signatures are Tornado's, so ``raise HTTPError(404)`` and
 
 from __future__ import annotations
 
+import http.cookies
 from http import HTTPStatus
 from typing import Any
 
-__all__ = ["Finish", "HTTPError", "MissingArgumentError"]
+__all__ = ["Finish", "HTTPError", "InvalidCookieError", "MissingArgumentError"]
 
 
 class HTTPError(Exception):
@@ -61,3 +62,11 @@ class MissingArgumentError(HTTPError):
     def __init__(self, arg_name: str) -> None:
         super().__init__(400, f"Missing argument {arg_name}")
         self.arg_name = arg_name
+
+
+class InvalidCookieError(http.cookies.CookieError, ValueError):
+    """A cookie name, value or attribute that cannot be sent safely.
+
+    A ``ValueError`` and also ``http.cookies.CookieError`` (what Tornado raises), so
+    either ``except`` clause catches it.
+    """
