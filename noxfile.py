@@ -7,7 +7,9 @@ interpreter is an error), in a fresh virtualenv that installs what it needs.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -116,6 +118,43 @@ def build(session: nox.Session) -> None:
             session.run(python, "-c", _IMPORT_WITHOUT_EXTRAS, external=True)
         session.log("smoke: python -m tornadoish hello:app on a free port")
         _smoke_serve(python, workdir)
+        session.log("tutorial: its files and its test suite, with only the built wheel")
+        _follow_tutorial(session, python, os.path.abspath(wheel), Path(tmp) / "tutorial")
+
+
+def _follow_tutorial(session: nox.Session, python: str, wheel: str, workdir: Path) -> None:
+    """Do what docs/tutorial.md says, literally: its install command (the wheel standing
+    in for the index), every file it writes, then its closing test run."""
+    parsed = importlib.util.spec_from_file_location("docblocks", "tests/docblocks.py")
+    if parsed is None or parsed.loader is None:
+        raise RuntimeError("tests/docblocks.py cannot be loaded")
+    docblocks = importlib.util.module_from_spec(parsed)
+    sys.modules["docblocks"] = docblocks  # dataclasses look their module up there
+    parsed.loader.exec_module(docblocks)
+    blocks = docblocks.parse_blocks(Path("docs/tutorial.md"))
+    commands = [
+        shlex.split(line[2:])
+        for block in blocks
+        if block.language == "console"
+        for line in block.code.splitlines()
+        if line.startswith("$ python -m p")
+    ]
+    install, test = commands[0], commands[-1]
+    if install[:4] != ["python", "-m", "pip", "install"] or test[:3] != ["python", "-m", "pytest"]:
+        raise RuntimeError("docs/tutorial.md no longer starts with pip and ends with pytest")
+    packages = [
+        arg.replace("tornadoish", wheel, 1) if arg.startswith("tornadoish") else arg
+        for arg in install[4:]
+    ]
+    session.run(python, "-m", "pip", "install", "--quiet", *packages, external=True)
+    workdir.mkdir()
+    for block in blocks:
+        if "caption" in block.options:
+            target = workdir / block.options["caption"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(block.code, encoding="utf-8")
+    with session.chdir(workdir):
+        session.run(python, *test[1:], "-p", "no:cacheprovider", external=True)
 
 
 # Runs in the fresh virtualenv: the package imports without its optional extras.
