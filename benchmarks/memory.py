@@ -159,7 +159,7 @@ def measure(running: RunningTarget, connections: int, many: int) -> dict[str, An
         _close(sockets)
     return {
         "label": running.target.label,
-        "command": targets.display_command(running.command),
+        "command": running.display_command(),
         "idle_rss_kib": idle,
         "loaded_rss_kib": loaded,
         "kib_per_connection": (loaded - idle) / connections,

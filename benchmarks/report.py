@@ -187,6 +187,16 @@ def _throughput_section(data: dict[str, Any] | None) -> list[str]:
         "x ceiling compare requests per second with Tornado 6 and with the raw asyncio "
         "Protocol in the same scenario.",
         "",
+    ]
+    load = data.get("load_average")
+    if load:
+        lines += [
+            f"The machine's 1-minute load average was {load[0]:.1f} when the run began and "
+            f"{load[1]:.1f} when it ended: other work shared the two CPUs, which is why the "
+            "targets are interleaved and only ratios within one run should be compared.",
+            "",
+        ]
+    lines += [
         f"![Requests per second per scenario]({CHART_PATH.name})",
         "",
         "| Scenario | Target | req/s | p99 (ms) | x Tornado | x ceiling |",
@@ -263,7 +273,9 @@ def _commands_section(
         "Options: `python -m benchmarks.run --quick` (1 s, one round), `--duration`, "
         "`--runs`, `--targets tornadoish,tornado`, `--scenarios plaintext,user`; "
         "`python -m benchmarks.memory --connections 5000 --many 10000`; "
-        "`python -m benchmarks.report` re-renders this page from `benchmarks/results/`.",
+        "`python -m benchmarks.report` re-renders this page from `benchmarks/results/`; "
+        "`python -m benchmarks.inprocess /user/12345 --profile` times and profiles the "
+        "framework alone (no server, no sockets).",
         "",
     ]
     if throughput is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import re
 import shutil
 import statistics
@@ -165,11 +166,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, dict[str, dict[str, Any]]] = {t.name: {} for t in chosen}
     commands: dict[str, str] = {}
     started_at = time.time()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="tornadoish-bench-") as directory:
         static = static_dir(directory)
         with targets.running(chosen, static) as servers:
             for server in servers:
-                commands[server.target.name] = targets.display_command(server.command)
+                commands[server.target.name] = server.display_command()
                 for name, problem in _check_answers(server, scenarios).items():
                     print(f"{server.target.name} {name}: wrong answer, skipped: {problem}")
                     results[server.target.name][name] = {"error": problem, "runs": []}
@@ -219,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = {
         "started_at": started_at,
         "finished_at": time.time(),
+        # Other work on the machine shares its two CPUs: the 1-minute load average.
+        "load_average": [load_before, os.getloadavg()[0]],
         "settings": {
             "duration": args.duration,
             "runs": args.runs,

@@ -244,6 +244,11 @@ class RunningTarget:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
+    def display_command(self) -> str:
+        """The command as a reader would type it: ``python``, and PORT for the port."""
+        parts = ["python" if part == sys.executable else part for part in self.command]
+        return " ".join("PORT" if part == str(self.port) else part for part in parts)
+
 
 def fetch(
     port: int, method: str, path: str, body: bytes = b"", timeout: float = 5.0
@@ -329,8 +334,3 @@ def running(
     finally:
         for item in started:
             stop(item)
-
-
-def display_command(command: list[str]) -> str:
-    """``command`` as a reader would type it: ``python`` for this interpreter."""
-    return " ".join("python" if part == sys.executable else part for part in command)
