@@ -237,7 +237,7 @@ class SecurityMixin(ArgumentsMixin, CookiesMixin):
     async def _resolve_security(self) -> None:
         """Before ``prepare()``: await an async ``get_current_user``; for unsafe methods,
         check the XSRF token and cross-origin protection when enabled."""
-        if self._current_user is _UNSET and inspect.iscoroutinefunction(self.get_current_user):
+        if self._current_user is _UNSET and _has_async_user_lookup(type(self)):
             self._current_user = await self.get_current_user()
         if self.request.method in _XSRF_SAFE_METHODS:
             return
@@ -247,6 +247,20 @@ class SecurityMixin(ArgumentsMixin, CookiesMixin):
             error = self._cross_origin_error(self.check_trusted_origin)
             if error is not None:
                 raise HTTPError(403, error)
+
+
+# Whether a handler class's get_current_user is async: asked on every request, so the
+# answer is kept per class.
+_async_user_lookup: dict[type, bool] = {}
+
+
+def _has_async_user_lookup(cls: type) -> bool:
+    try:
+        return _async_user_lookup[cls]
+    except KeyError:
+        answer = inspect.iscoroutinefunction(getattr(cls, "get_current_user", None))
+        _async_user_lookup[cls] = answer
+        return answer
 
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])

@@ -587,3 +587,21 @@ async def test_client_eof_after_the_body_tells_a_waiting_app_it_left(serve: Serv
     assert told == [{"type": "http.disconnect"}]
     assert reply.startswith(b"HTTP/1.1 200 ")
     assert reply.endswith(b"late")
+
+
+@pytest.mark.anyio
+async def test_request_body_reaches_the_app_as_bytes(serve: ServeFn) -> None:
+    # ASGI: `body` is bytes; h11 hands out bytearray slices.
+    kinds: list[type] = []
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        message = await receive()
+        kinds.append(type(message["body"]))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    server = await serve(app)
+    client = await server.connect()
+    reply = await client.exchange(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+    assert kinds == [bytes]
+    assert reply.status == 204

@@ -139,8 +139,9 @@ class RequestCycle:
     # -- driven by the connection --------------------------------------------------
 
     def feed_body(self, data: bytes) -> None:
-        """Queue request body bytes for the app."""
-        self._body.append(data)
+        """Queue request body bytes for the app (ASGI requires ``bytes``; h11 hands
+        over ``bytearray`` slices)."""
+        self._body.append(data if type(data) is bytes else bytes(data))
         self.buffered += len(data)
         self._wake()
 
