@@ -210,3 +210,21 @@ def test_importing_tornadoish_loads_neither_protocol_libraries_nor_the_server() 
         cwd=PACKAGE_DIR.parent,
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_the_http_server_loads_wsproto_only_on_the_first_upgrade() -> None:
+    # A server that never sees a websocket does not pay wsproto's memory.
+    code = (
+        "import sys, tornadoish.server.runner, tornadoish.server.protocol\n"
+        "print(sorted(m for m in sys.modules if m.partition('.')[0] == 'wsproto'\n"
+        "             or m == 'tornadoish.server.websocket'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        cwd=PACKAGE_DIR.parent,
+    )
+    assert result.stdout.strip() == "[]"

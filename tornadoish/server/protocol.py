@@ -42,7 +42,7 @@ import asyncio
 import logging
 import sys
 import time
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import h11
 
@@ -56,7 +56,6 @@ from tornadoish.server.parsing import (
     error_response,
 )
 from tornadoish.server.state import ServerState
-from tornadoish.server.websocket import WebSocketSession
 from tornadoish.server.ws_handshake import (
     HandshakeRejected,
     is_websocket_request,
@@ -64,6 +63,9 @@ from tornadoish.server.ws_handshake import (
     validate_handshake,
 )
 from tornadoish.types import ASGIApp
+
+if TYPE_CHECKING:
+    from tornadoish.server.websocket import WebSocketSession
 
 __all__ = ["HTTPProtocol"]
 
@@ -486,6 +488,10 @@ class HTTPProtocol(asyncio.Protocol):
         end = self.conn.next_event()
         assert type(end) is h11.EndOfMessage, end
         cycle.end_body()
+        # Imported on the first upgrade: wsproto costs memory a plain HTTP server
+        # never needs.
+        from tornadoish.server.websocket import WebSocketSession
+
         session = WebSocketSession(self, cycle, handshake, self.config)
         self.websocket = session
         task = _start_task(self.loop, session.run(self.app))
