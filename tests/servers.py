@@ -15,13 +15,14 @@ from contextlib import asynccontextmanager
 from tornadoish.testing import live_server
 from tornadoish.types import ASGIApp
 
-__all__ = ["SERVER_NAMES", "START_STOP_TIMEOUT", "serving"]
+__all__ = ["SERVER_NAMES", "START_STOP_TIMEOUT", "listening_socket", "serving"]
 
 START_STOP_TIMEOUT = 10.0
 SERVER_NAMES = ("hypercorn", "tornadoish", "uvicorn")
 
 
-def _listening_socket() -> socket.socket:
+def listening_socket() -> socket.socket:
+    """A non-blocking socket listening on 127.0.0.1 and an ephemeral port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -35,7 +36,7 @@ async def _running(
     serve: Callable[[socket.socket], asyncio.Future[None] | asyncio.Task[None]],
     stop: Callable[[], None],
 ) -> AsyncIterator[str]:
-    sock = _listening_socket()
+    sock = listening_socket()
     port = sock.getsockname()[1]
     task = asyncio.ensure_future(serve(sock))
     try:

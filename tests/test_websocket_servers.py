@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,6 +25,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.apps import client
+from tests.servers import listening_socket
 from tornadoish import Application
 from tornadoish.testing import live_server, websocket_connect
 from tornadoish.types import ASGIApp
@@ -59,15 +59,6 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def _listening_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
-
-
 @asynccontextmanager
 async def running(app: ASGIApp, server: str) -> AsyncIterator[str]:
     """Serve ``app`` with ``server`` on an ephemeral loopback port; yields the base
@@ -77,7 +68,7 @@ async def running(app: ASGIApp, server: str) -> AsyncIterator[str]:
         async with live_server(app, lifespan="off") as ours:
             yield f"ws://127.0.0.1:{ours.port}"
         return
-    sock = _listening_socket()
+    sock = listening_socket()
     port = sock.getsockname()[1]
     task: asyncio.Task[None]
     stop: Any
@@ -272,7 +263,7 @@ async def _tornado_answer(port: int, headers: list[tuple[str, str]]) -> tuple[in
 async def test_refused_handshakes_get_the_same_answer_as_from_tornado(
     headers: list[tuple[str, str]], status: int
 ) -> None:
-    sock = _listening_socket()
+    sock = listening_socket()
     tornado_server = tornado.httpserver.HTTPServer(tornado.web.Application([(r"/ws", TornadoEcho)]))
     tornado_server.add_sockets([sock])
     try:
