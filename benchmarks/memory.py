@@ -16,7 +16,6 @@ starts, with ``resource.setrlimit``; the library never touches it.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import socket
 import sys
@@ -251,12 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "servers": servers,
         "machine": report.machine_info(),
     }
-    targets.RESULTS_DIR.mkdir(exist_ok=True)
-    MEMORY_FILE.write_text(json.dumps(data, indent=2) + "\n")
-    print(f"wrote {MEMORY_FILE.relative_to(targets.REPO_ROOT)}")
-    if not args.no_report:
-        for path in report.write_report():
-            print(f"wrote {path.relative_to(targets.REPO_ROOT)}")
+    report.save_results(MEMORY_FILE, data, render=not args.no_report)
     return 0
 
 

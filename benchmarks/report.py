@@ -37,6 +37,16 @@ GOAL_KIB_PER_CONNECTION = 10.0
 _PACKAGES = ("tornado", "uvicorn", "httptools", "starlette", "h11", "anyio")
 
 
+def save_results(path: Path, data: dict[str, Any], *, render: bool) -> None:
+    """Write one benchmark's results as JSON and, with ``render``, the docs pages."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {path.relative_to(REPO_ROOT)}")
+    if render:
+        for written in write_report():
+            print(f"wrote {written.relative_to(REPO_ROOT)}")
+
+
 def machine_info() -> dict[str, str]:
     """What the numbers depend on: CPU, kernel, Python, package versions, wrk."""
     cpu = platform.processor() or platform.machine()

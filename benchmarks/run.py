@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import re
 import shutil
@@ -238,12 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "results": results,
         "machine": report.machine_info(),
     }
-    targets.RESULTS_DIR.mkdir(exist_ok=True)
-    THROUGHPUT_FILE.write_text(json.dumps(data, indent=2) + "\n")
-    print(f"wrote {THROUGHPUT_FILE.relative_to(targets.REPO_ROOT)}")
-    if not args.no_report:
-        for path in report.write_report():
-            print(f"wrote {path.relative_to(targets.REPO_ROOT)}")
+    report.save_results(THROUGHPUT_FILE, data, render=not args.no_report)
     return 0
 
 
