@@ -14,11 +14,12 @@ import socket
 import ssl
 import struct
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 
+from tests.server.apps import ServerProcess
 from tornadoish.server.config import ServerConfig
 from tornadoish.server.protocol import HTTPProtocol
 from tornadoish.server.state import ServerState
@@ -385,3 +386,18 @@ __all__ = [
     "echo_app",
     "make_protocol",
 ]
+
+
+@pytest.fixture
+def launch() -> Iterator[type[ServerProcess]]:
+    """``launch(*args)`` starts ``python -m tornadoish``; every process is killed after."""
+    started: list[ServerProcess] = []
+
+    class Launched(ServerProcess):
+        def __init__(self, *args: str) -> None:
+            super().__init__(*args)
+            started.append(self)
+
+    yield Launched
+    for process in started:
+        process.kill()

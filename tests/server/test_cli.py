@@ -196,21 +196,6 @@ def test_a_bad_app_with_workers_fails_once_in_the_supervisor(
 # -- whole processes ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def launch() -> Iterator[type[ServerProcess]]:
-    """``launch(*args)`` starts ``python -m tornadoish``; every process is killed after."""
-    started: list[ServerProcess] = []
-
-    class Launched(ServerProcess):
-        def __init__(self, *args: str) -> None:
-            super().__init__(*args)
-            started.append(self)
-
-    yield Launched
-    for process in started:
-        process.kill()
-
-
 @pytest.mark.slow
 def test_cli_serves_on_port_0_and_exits_0_on_sigterm(launch: type[ServerProcess]) -> None:
     server = launch("tests.server.apps:app", "--port", "0")

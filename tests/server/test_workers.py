@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import types
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -31,20 +31,6 @@ from tornadoish.server.workers import (
     reuse_port_available,
     run_workers,
 )
-
-
-@pytest.fixture
-def launch() -> Iterator[type[ServerProcess]]:
-    started: list[ServerProcess] = []
-
-    class Launched(ServerProcess):
-        def __init__(self, *args: str) -> None:
-            super().__init__(*args)
-            started.append(self)
-
-    yield Launched
-    for process in started:
-        process.kill()
 
 
 @pytest.mark.skipif(not reuse_port_available(), reason="SO_REUSEPORT balancing is Linux only")
