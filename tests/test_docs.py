@@ -176,6 +176,7 @@ INTERNAL = {
     "tornadoish.server.reload",
     "tornadoish.server.runner",
     "tornadoish.server.state",
+    "tornadoish.server.timers",
     "tornadoish.server.websocket",
     "tornadoish.server.workers",
     "tornadoish.server.ws_handshake",

@@ -133,25 +133,25 @@ async def test_connection_lost_cancels_every_timer() -> None:
         await hello(scope, receive, send)
 
     protocol, _ = make_protocol(app)
-    head_timer = protocol._head_timer
+    head_timer = protocol.timers.head
     assert head_timer is not None
     protocol.data_received(GET)
     await settle(protocol)
     assert head_timer.cancelled()
-    keep_alive_timer = protocol._keep_alive_timer
+    keep_alive_timer = protocol.timers.keep_alive
     assert keep_alive_timer is not None
     protocol.data_received(b"POST /wait HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n")
     assert keep_alive_timer.cancelled()
     async with asyncio.timeout(WAIT):
         await waiting.wait()
     await asyncio.sleep(0)
-    body_timer = protocol._body_timer
+    body_timer = protocol.timers.body
     assert body_timer is not None
     protocol.connection_lost(ConnectionResetError())
     assert body_timer.cancelled()
-    assert protocol._head_timer is None
-    assert protocol._keep_alive_timer is None
-    assert protocol._body_timer is None
+    assert protocol.timers.head is None
+    assert protocol.timers.keep_alive is None
+    assert protocol.timers.body is None
     await settle(protocol)
 
 
@@ -284,7 +284,7 @@ async def test_error_response_lingers_discarding_input_until_the_client_closes()
     assert transport.is_reading()
     protocol.data_received(b"x" * 100_000)
     assert transport.data.count(b"HTTP/1.1") == 1
-    linger_timer = protocol._linger_timer
+    linger_timer = protocol.timers.linger
     assert linger_timer is not None
     assert protocol.eof_received() is False
     assert transport.is_closing()

@@ -6,12 +6,7 @@ keep-alive requests (``start_next_cycle``). Raw bytes pass through a
 and framing rules h11 leaves to us. Each request runs as one task around a
 :class:`~tornadoish.server.cycle.RequestCycle`.
 
-Timers are loop handles, all cancelled in ``connection_lost`` whatever the cause:
-
-* head deadline (``timeout_request_head``): armed when a connection opens or when the
-  first byte of a new request head arrives, never reset per byte (slowloris);
-* keep-alive (``timeout_keep_alive``): idle time between requests;
-* body (``timeout_body``): silence while the app waits in ``receive()``.
+Deadlines (request head, keep-alive, body, linger): see ``timers.py``.
 
 Pipelining: requests are answered in order and a request is not parsed while the one
 before it is in flight. Reading goes on meanwhile (so that a client that vanishes is
@@ -56,6 +51,7 @@ from tornadoish.server.parsing import (
     error_response,
 )
 from tornadoish.server.state import ServerState
+from tornadoish.server.timers import ConnectionTimers
 from tornadoish.server.ws_handshake import (
     HandshakeRejected,
     is_websocket_request,
@@ -75,11 +71,6 @@ error_log: Final = logging.getLogger("tornadoish.server.error")
 _DATE: Final = DateHeader()
 # States in which h11 would reject further bytes from the client: parse nothing more.
 _NOTHING_MORE: Final = (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
-# After an error response (or an early one) the client may still be sending. Closing a
-# socket with unread bytes makes the kernel send a reset, which can destroy the response
-# before the client reads it; so we half-close, discard what arrives for at most this
-# long, then close (a "lingering close").
-_LINGER_SECONDS: Final = 1.0
 
 
 class HTTPProtocol(asyncio.Protocol):
@@ -122,10 +113,9 @@ class HTTPProtocol(asyncio.Protocol):
         self._requests = 0
         self._drained = 0
         self._pipelined = 0
-        self._head_timer: asyncio.TimerHandle | None = None
-        self._keep_alive_timer: asyncio.TimerHandle | None = None
-        self._body_timer: asyncio.TimerHandle | None = None
-        self._linger_timer: asyncio.TimerHandle | None = None
+        self.timers = ConnectionTimers(
+            config, on_head=self._on_head_timeout, on_body=self._on_body_timeout, close=self._close
+        )
         self.client: tuple[str, int] | None = None
         self.server: tuple[str, int | None] | None = None
         self.scheme = "http"
@@ -180,7 +170,7 @@ class HTTPProtocol(asyncio.Protocol):
                 "*" in allowed or unix or (self.client is not None and self.client[0] in allowed)
             )
         self.state.connections.add(self)
-        self._head_timer = self.loop.call_later(config.timeout_request_head, self._on_head_timeout)
+        self.timers.start(self.loop)
 
     def data_received(self, data: bytes) -> None:
         websocket = self.websocket
@@ -189,13 +179,7 @@ class HTTPProtocol(asyncio.Protocol):
             return
         if self._closing or self.conn.their_state in _NOTHING_MORE:
             return  # lingering, closing, or after a "Connection: close" request
-        if self._keep_alive_timer is not None:
-            # First byte of a new request head: the absolute head deadline starts now.
-            self._keep_alive_timer.cancel()
-            self._keep_alive_timer = None
-            self._head_timer = self.loop.call_later(
-                self.config.timeout_request_head, self._on_head_timeout
-            )
+        self.timers.head_started()
         if self.cycle is not None and self.conn.their_state is not h11.SEND_BODY:
             # Pipelined bytes wait (in h11's buffer or the framer's) until the response
             # is done; _update_reading bounds them.
@@ -235,7 +219,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._closing = self._closed = True
         self._connected = False
         self.state.connections.discard(self)
-        self._cancel_timers()
+        self.timers.cancel()
         self.writing_paused = False
         self._wake_writers()
         websocket = self.websocket
@@ -276,22 +260,19 @@ class HTTPProtocol(asyncio.Protocol):
         return _DATE.value(time.time())
 
     def body_wait_started(self, cycle: RequestCycle) -> None:
-        if cycle is self.cycle and self._body_timer is None and not self._closing:
-            self._body_timer = self.loop.call_later(self.config.timeout_body, self._on_body_timeout)
+        if cycle is self.cycle and not self._closing:
+            self.timers.start_body()
         self._update_reading()
 
     def body_wait_ended(self, cycle: RequestCycle) -> None:
-        if cycle is self.cycle and self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+        if cycle is self.cycle:
+            self.timers.stop_body()
         self._update_reading()
 
     def response_complete(self, cycle: RequestCycle) -> None:
         if cycle is not self.cycle or self._closing:
             return
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+        self.timers.stop_body()
         conn = self.conn
         # After the client's EOF, h11 decides: requests it already holds (pipelined
         # before a half-close) are still answered; otherwise it ends in ConnectionClosed.
@@ -351,7 +332,7 @@ class HTTPProtocol(asyncio.Protocol):
             self._processing = False
         if not self._closing:
             if self.cycle is None:
-                self._arm_idle_timer()
+                self.timers.arm_idle(head_in_progress=self.framer.head_in_progress)
             self._update_reading()
 
     def _pump(self) -> None:
@@ -406,7 +387,7 @@ class HTTPProtocol(asyncio.Protocol):
         return state is h11.SEND_BODY or (state is h11.IDLE and self.cycle is None)
 
     def _start_cycle(self, request: h11.Request) -> None:
-        self._cancel_idle_timers()
+        self.timers.cancel_idle()
         kinds = self.framer.head_kinds
         kind = kinds.popleft() if kinds else PLAIN_HEAD
         try:
@@ -525,7 +506,7 @@ class HTTPProtocol(asyncio.Protocol):
         else:
             self._process()
 
-    # -- errors, closing, timers -------------------------------------------------------
+    # -- errors, closing, deadlines ----------------------------------------------------
 
     def _reject(self, error: RequestRejected) -> None:
         """Answer a request the client got wrong (if no response was written), then close."""
@@ -549,7 +530,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._linger()
 
     def _linger(self) -> None:
-        """Half-close, discard input for a moment, then close (see _LINGER_SECONDS)."""
+        """Half-close, discard input for a moment, then close (see ``timers.LINGER_SECONDS``)."""
         if self._closing:
             return
         transport = self.transport
@@ -557,18 +538,18 @@ class HTTPProtocol(asyncio.Protocol):
             self._close()  # TLS: no half-close
             return
         self._closing = True
-        self._cancel_timers()
+        self.timers.cancel()
         transport.write_eof()
         if self._reading_paused:
             self._reading_paused = False
             transport.resume_reading()
-        self._linger_timer = self.loop.call_later(_LINGER_SECONDS, self._close)
+        self.timers.start_linger()
 
     def _close(self) -> None:
         if self._closed:
             return
         self._closing = self._closed = True
-        self._cancel_timers()
+        self.timers.cancel()
         self.transport.close()
 
     def _update_reading(self) -> None:
@@ -590,49 +571,14 @@ class HTTPProtocol(asyncio.Protocol):
             else:
                 self.transport.resume_reading()
 
-    def _arm_idle_timer(self) -> None:
-        if self._head_timer is not None or self._keep_alive_timer is not None:
-            return
-        if self.framer.head_in_progress:
-            self._head_timer = self.loop.call_later(
-                self.config.timeout_request_head, self._on_head_timeout
-            )
-        else:
-            self._keep_alive_timer = self.loop.call_later(
-                self.config.timeout_keep_alive, self._on_keep_alive_timeout
-            )
-
-    def _cancel_idle_timers(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-        if self._keep_alive_timer is not None:
-            self._keep_alive_timer.cancel()
-            self._keep_alive_timer = None
-
-    def _cancel_timers(self) -> None:
-        self._cancel_idle_timers()
-        if self._linger_timer is not None:
-            self._linger_timer.cancel()
-            self._linger_timer = None
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
-
     def _on_head_timeout(self) -> None:
-        self._head_timer = None
         if self.cycle is None and self.framer.head_in_progress:
             # RFC 9110 §15.5.9: 408 for a request head that did not arrive in time.
             self._send_error(408)
         else:
             self._close()
 
-    def _on_keep_alive_timeout(self) -> None:
-        self._keep_alive_timer = None
-        self._close()
-
     def _on_body_timeout(self) -> None:
-        self._body_timer = None
         cycle = self.cycle
         if cycle is None or cycle.wrote:
             self._close()
