@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections import deque
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from tornadoish import _asgi
+from tornadoish._ws_connection import Close, Connection, Ping, WriteAwaitable
 from tornadoish.handler import RequestHandler
 from tornadoish.log import app_log, gen_log
 
@@ -65,149 +65,6 @@ class WebSocketClosedError(WebSocketError):
     """The connection is closed (or closing): nothing more can be sent."""
 
 
-class _Close:
-    """A queued close frame."""
-
-    __slots__ = ("code", "reason")
-
-    def __init__(self, code: int, reason: str) -> None:
-        self.code = code
-        self.reason = reason
-
-
-class _Ping:
-    """A queued ping frame."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-
-_Outgoing = str | bytes | _Close | _Ping
-
-
-class _Connection:
-    """An accepted websocket: the ordered outbox and the task that sends it."""
-
-    def __init__(self, channel: _asgi.WebSocketChannel) -> None:
-        self._channel = channel
-        self._outbox: deque[_Outgoing] = deque()
-        self._queued = 0  # messages ever queued; a message's number is its position
-        self._sent = 0
-        self.closing = False  # we queued a close frame
-        self.closed = False  # the connection is over: nothing more goes out
-        self.disconnected = anyio.Event()  # the client's side is closed too
-        self._wakeup: anyio.Event | None = None
-        self._progress: anyio.Event | None = None
-        self.pongs = 0  # pongs received, for the keepalive
-        # The receive loop waits for the client: every event the server had queued
-        # has been handled (the keepalive looks for its pong only then). Servers that
-        # offer pings (ours, the testing helper) return a queued event from receive()
-        # without yielding, so the keepalive never sees this set while one waits.
-        self.idle = False
-        self._idle_event: anyio.Event | None = None
-
-    @property
-    def can_ping(self) -> bool:
-        """The server offers ping frames (our server's private extension)."""
-        return self._channel.can_control
-
-    def set_idle(self, idle: bool) -> None:
-        self.idle = idle
-        if idle and self._idle_event is not None:
-            self._idle_event.set()
-            self._idle_event = None
-
-    async def wait_idle(self) -> None:
-        """Return at a moment when the receive loop waits for the client."""
-        while not self.idle:
-            if self._idle_event is None:
-                self._idle_event = anyio.Event()
-            await self._idle_event.wait()
-
-    def put(self, item: _Outgoing) -> int:
-        """Queue ``item``; returns its number, for ``wait_sent``."""
-        self._outbox.append(item)
-        self._queued += 1
-        if self._wakeup is not None:
-            self._wakeup.set()
-        return self._queued
-
-    async def wait_sent(self, number: int) -> None:
-        """Return once message ``number`` went to the server; WebSocketClosedError
-        if the connection ended before that."""
-        while self._sent < number:
-            if self.closed:
-                raise WebSocketClosedError()
-            if self._progress is None:
-                self._progress = anyio.Event()
-            await self._progress.wait()
-
-    def finish(self) -> None:
-        """The connection is over: drop what is queued and release the waiters."""
-        self.closed = True
-        self._outbox.clear()
-        self._notify()
-
-    def _notify(self) -> None:
-        if self._progress is not None:
-            self._progress.set()
-            self._progress = None
-
-    async def run_sender(self, give_up: anyio.CancelScope) -> None:
-        """Send queued items in order until the connection ends. After a close frame,
-        wait (bounded) for the client's answer, then cancel ``give_up``."""
-        channel = self._channel
-        while True:
-            while not self._outbox:
-                self._wakeup = anyio.Event()
-                await self._wakeup.wait()
-                self._wakeup = None
-            item = self._outbox.popleft()
-            try:
-                if isinstance(item, str):
-                    await channel.send_text(item)
-                elif isinstance(item, bytes):
-                    await channel.send_bytes(item)
-                elif isinstance(item, _Ping):
-                    await channel.ping(item.data)
-                else:
-                    await channel.close(item.code, item.reason)
-            except _asgi.ClientGone:
-                self.finish()
-                return
-            except Exception:
-                # The server refused a message ASGI allows: its bug or ours, not the
-                # client's. Log it and end the connection rather than the handler.
-                app_log.error("websocket send failed", exc_info=True)
-                self.finish()
-                give_up.cancel()
-                return
-            self._sent += 1
-            self._notify()
-            if isinstance(item, _Close):
-                self.finish()
-                with anyio.move_on_after(CLOSE_HANDSHAKE_TIMEOUT):
-                    await self.disconnected.wait()
-                give_up.cancel()
-                return
-
-
-class _WriteAwaitable:
-    """What ``write_message()`` returns: awaiting it waits until the message went to
-    the server (flow control); not awaiting it is fine, the message still goes out."""
-
-    __slots__ = ("_connection", "_number")
-
-    def __init__(self, connection: _Connection, number: int) -> None:
-        self._connection = connection
-        self._number = number
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return self._connection.wait_sent(self._number).__await__()
-
-
 def _not_supported(*args: Any, **kwargs: Any) -> None:
     raise RuntimeError("Method not supported for Web Sockets")
 
@@ -230,7 +87,7 @@ class WebSocketHandler(RequestHandler):
     route it like any handler. ``open`` gets the URL pattern's groups."""
 
     def __init__(self, application: Application, request: HTTPServerRequest, **kwargs: Any):
-        self.ws_connection: _Connection | None = None
+        self.ws_connection: Connection | None = None
         self.open_args: tuple[str | None, ...] = ()
         self.open_kwargs: dict[str, str | None] = {}
         self.close_code: int | None = None
@@ -323,7 +180,7 @@ class WebSocketHandler(RequestHandler):
             "finish",
         ):
             setattr(self, name, _not_supported)
-        self.ws_connection = _Connection(channel)
+        self.ws_connection = Connection(channel)
         # As in Tornado, the HTTP request ends with the handshake: on_finish() now.
         await super()._run_on_finish()
         self._on_finish_done = True
@@ -370,10 +227,10 @@ class WebSocketHandler(RequestHandler):
 
     # -- the connection ---------------------------------------------------------------
 
-    async def _run(self, channel: _asgi.WebSocketChannel, connection: _Connection) -> None:
+    async def _run(self, channel: _asgi.WebSocketChannel, connection: Connection) -> None:
         try:
             async with anyio.create_task_group() as group:
-                group.start_soon(connection.run_sender, group.cancel_scope)
+                group.start_soon(connection.run_sender, group.cancel_scope, CLOSE_HANDSHAKE_TIMEOUT)
                 times = self._keepalive_times() if connection.can_ping else None
                 if times is not None:
                     group.start_soon(self._keepalive, connection, *times)
@@ -385,7 +242,7 @@ class WebSocketHandler(RequestHandler):
             self.ws_connection = None
             self._call_on_close()
 
-    async def _receive_loop(self, channel: _asgi.WebSocketChannel, connection: _Connection) -> None:
+    async def _receive_loop(self, channel: _asgi.WebSocketChannel, connection: Connection) -> None:
         limit = self.max_message_size
         while True:
             connection.set_idle(True)
@@ -410,7 +267,7 @@ class WebSocketHandler(RequestHandler):
                 continue
             await self._call_user(self.on_message, message)
 
-    async def _keepalive(self, connection: _Connection, interval: float, patience: float) -> None:
+    async def _keepalive(self, connection: Connection, interval: float, patience: float) -> None:
         """Tornado's keepalive: a ping every ``interval`` seconds; no pong ``patience``
         seconds after one (0: never mind) closes the connection, as Tornado does, with
         1000 "ping timed out". Runs in the connection's task group."""
@@ -418,7 +275,7 @@ class WebSocketHandler(RequestHandler):
         while not (connection.closing or connection.closed):
             pongs = connection.pongs
             started = anyio.current_time()
-            connection.put(_Ping(b""))
+            connection.put(Ping(b""))
             if patience > 0:
                 await anyio.sleep(patience)
                 # A pong may wait behind messages the handler is still busy with (the
@@ -490,7 +347,7 @@ class WebSocketHandler(RequestHandler):
 
     def write_message(
         self, message: str | bytes | dict[str, Any], binary: bool = False
-    ) -> _WriteAwaitable:
+    ) -> WriteAwaitable:
         """Queue ``message`` (a dict goes as JSON text) as a text frame, or a binary one
         with ``binary=True``. Awaiting the result waits until it was handed to the
         server; raises WebSocketClosedError once the connection is closing or closed."""
@@ -516,7 +373,7 @@ class WebSocketHandler(RequestHandler):
             payload = value.decode("utf-8")
         else:
             raise TypeError(f"cannot send {type(value).__name__} as a websocket message")
-        return _WriteAwaitable(connection, connection.put(payload))
+        return WriteAwaitable(connection, connection.put(payload))
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         """Start closing with ``code`` (default 1000) and ``reason``; ``on_close()``
@@ -533,7 +390,7 @@ class WebSocketHandler(RequestHandler):
         if connection is None or connection.closing or connection.closed:
             return
         connection.closing = True
-        connection.put(_Close(code, reason))
+        connection.put(Close(code, reason))
         self.ws_connection = None
 
     def ping(self, data: str | bytes = b"") -> None:
@@ -561,7 +418,7 @@ class WebSocketHandler(RequestHandler):
                 "unless the server offers it, as tornadoish's own server does; "
                 "configure keepalive pings in the server instead"
             )
-        connection.put(_Ping(value))
+        connection.put(Ping(value))
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         """Return one of the client's ``subprotocols`` to select it, or None (the
