@@ -180,6 +180,7 @@ INTERNAL = {
     "tornadoish.server.websocket",
     "tornadoish.server.workers",
     "tornadoish.server.ws_handshake",
+    "tornadoish.server.ws_messages",
 }
 # Modules that re-export names documented in their home modules.
 FACADES = {"tornadoish", "tornadoish.web", "tornadoish.server"}

@@ -10,9 +10,10 @@ bytes the framer held after the request), ``websocket.close`` (403) or
 
 After the 101:
 
-* messages are reassembled from fragments, at most ``ws_max_message_size`` bytes
-  (else close 1009); pings are answered; any close handshake is completed, and the app
-  gets ``websocket.disconnect`` with the peer's code and reason;
+* messages are reassembled from fragments (``ws_messages.py``), at most
+  ``ws_max_message_size`` bytes (else close 1009); pings are answered; any close
+  handshake is completed, and the app gets ``websocket.disconnect`` with the peer's
+  code and reason;
 * when the server closes (app gone, message too big, protocol error, shutdown) it
   sends its close frame, tells the app at once, and waits at most ``CLOSE_TIMEOUT`` for
   the peer's answer; then it closes the TCP connection itself (RFC 6455 §7.1.1);
@@ -51,12 +52,18 @@ from tornadoish.server.cycle import ClientDisconnected, CycleOwner, RequestCycle
 from tornadoish.server.parsing import InvalidResponse, describe_client, describe_request
 from tornadoish.server.state import ServerState
 from tornadoish.server.ws_handshake import (
-    MAX_CONTROL_PAYLOAD,
     PING_EVENT,
     PONG_EVENT,
     Handshake,
     accept_handshake,
     websocket_scope,
+)
+from tornadoish.server.ws_messages import (
+    MessageAssembler,
+    MessageTooBig,
+    close_code_and_reason,
+    outgoing_payload,
+    ping_payload,
 )
 from tornadoish.types import ASGIApp, Message, Scope
 
@@ -83,11 +90,6 @@ APP_EXIT_GRACE: Final = 1.0
 # and the message size checked in between: deflate expands at most ~1032:1, so one
 # step can never inflate past ws_max_message_size by more than a few MiB.
 _DEFLATE_STEP_BYTES: Final = 4096
-# RFC 6455 §7.4: codes an app may send (1004-1006 and 1015 are reserved for reports;
-# 1012-1014 are registered with IANA; 3000-4999 belong to libraries and apps).
-_SENDABLE_CLOSE_CODES: Final = frozenset(
-    [*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)]
-)
 _ABNORMAL_CLOSURE: Final = 1006
 # What a queued ping/pong event counts toward ``limit_buffered_bytes`` besides its
 # payload: about what the event dict costs in memory. An empty frame still counts, so
@@ -139,10 +141,8 @@ class WebSocketSession:
         self.queued_bytes = 0
         self._disconnect: Message | None = None
         self._receive_waiter: asyncio.Future[None] | None = None
-        # The message being reassembled from fragments (one list is used, by its type).
-        self._text_parts: list[str] = []
-        self._bytes_parts: list[bytes | bytearray] = []
-        self._message_bytes = 0
+        # The message being reassembled from fragments.
+        self._assembler = MessageAssembler(config.ws_max_message_size)
         self._pings = 0
         self._ping_timer: asyncio.TimerHandle | None = None
         self._pong_timer: asyncio.TimerHandle | None = None
@@ -298,31 +298,15 @@ class WebSocketSession:
         self._update_reading()
 
     async def _send_message(self, message: Message) -> None:
-        text = message.get("text")
-        data = message.get("bytes")
-        if (text is None) == (data is None):
-            raise InvalidResponse("websocket.send needs exactly one of 'bytes' and 'text'")
-        if text is not None and not isinstance(text, str):
-            raise InvalidResponse(f"websocket.send text must be a str, got {type(text)}")
-        if data is not None and not isinstance(data, bytes | bytearray | memoryview):
-            raise InvalidResponse(f"websocket.send bytes must be bytes, got {type(data)}")
+        payload = outgoing_payload(message)
         ws = await self._wait_can_send()
-        if text is not None:
-            self._write(ws.send(TextMessage(data=text)))
+        if isinstance(payload, str):
+            self._write(ws.send(TextMessage(data=payload)))
         else:
-            assert data is not None
-            self._write(ws.send(BytesMessage(data=bytes(data))))
+            self._write(ws.send(BytesMessage(data=bytes(payload))))
 
     async def _send_ping_from_app(self, message: Message) -> None:
-        data = message.get("data", b"")
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise InvalidResponse(f"{PING_EVENT} data must be bytes, got {type(data)}")
-        payload = bytes(data)
-        if len(payload) > MAX_CONTROL_PAYLOAD:
-            raise InvalidResponse(
-                f"{PING_EVENT} data is {len(payload)} bytes; RFC 6455 §5.5 allows "
-                f"{MAX_CONTROL_PAYLOAD} in a ping"
-            )
+        payload = ping_payload(message)
         ws = await self._wait_can_send()
         self._write(ws.send(Ping(payload=payload)))
 
@@ -344,13 +328,7 @@ class WebSocketSession:
         return ws is not None and ws.state is ConnectionState.OPEN and not self._finished
 
     def _close_from_app(self, message: Message) -> None:
-        code = message.get("code")
-        code = 1000 if code is None else code
-        if not isinstance(code, int) or isinstance(code, bool) or code not in _SENDABLE_CLOSE_CODES:
-            raise InvalidResponse(f"invalid websocket close code {code!r}")
-        reason = message.get("reason") or ""
-        if not isinstance(reason, str):
-            raise InvalidResponse(f"websocket close reason must be a str, got {type(reason)}")
+        code, reason = close_code_and_reason(message)
         # A close after the connection closed changes nothing: the app's wish is met.
         if self._can_send():
             self._send_close(code, reason)
@@ -420,43 +398,19 @@ class WebSocketSession:
         ws = self._ws
         if ws is None or ws.state is not ConnectionState.OPEN or self._disconnect is not None:
             return  # we are closing: RFC 6455 §1.4 lets us discard what still arrives
-        data = event.data
-        if isinstance(data, str):
-            size = len(data) if data.isascii() else len(data.encode("utf-8"))
-        else:
-            size = len(data)
-        self._message_bytes += size
-        limit = self.config.ws_max_message_size
-        if self._message_bytes > limit:
+        try:
+            received = self._assembler.add(event.data, event.message_finished)
+        except MessageTooBig:
             error_log.debug(
                 "websocket message over %d bytes from %s: closing",
-                limit,
+                self._assembler.max_size,
                 describe_client(self.scope),
             )
-            self._text_parts.clear()
-            self._bytes_parts.clear()
             self._fail(1009, "message too big")
             return
-        message: Message
-        if isinstance(data, str):
-            if not event.message_finished:
-                self._text_parts.append(data)
-                return
-            if self._text_parts:
-                self._text_parts.append(data)
-                data = "".join(self._text_parts)
-                self._text_parts.clear()
-            message = {"type": "websocket.receive", "text": data}
-        else:
-            if not event.message_finished:
-                self._bytes_parts.append(data)
-                return
-            if self._bytes_parts:
-                self._bytes_parts.append(data)
-                data = b"".join(self._bytes_parts)
-                self._bytes_parts.clear()
-            message = {"type": "websocket.receive", "bytes": bytes(data)}
-        size, self._message_bytes = self._message_bytes, 0
+        if received is None:
+            return
+        message, size = received
         self._queue.append((message, size))
         self.queued_bytes += size
         self._wake()
