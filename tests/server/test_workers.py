@@ -59,14 +59,15 @@ def test_a_supervisor_needs_at_least_one_worker() -> None:
         Supervisor(lambda fd: [sys.executable], ServerConfig(), count=0)
 
 
-def pids_serving(url: str, *, want: int, attempts: int = 200) -> set[str]:
-    """Worker pids seen over up to ``attempts`` fresh connections, until ``want``."""
+def pids_serving(url: str, *, want: int, within: float = PROCESS_WAIT) -> set[str]:
+    """Worker pids seen over fresh connections for up to ``within`` seconds, until
+    ``want``. A time budget, not a count: on a loaded machine the kernel's SO_REUSEPORT
+    hash may send a few hundred connections in a row to one worker."""
     seen: set[str] = set()
-    for _ in range(attempts):
+    deadline = time.monotonic() + within
+    while len(seen) < want and time.monotonic() < deadline:
         with httpx.Client(timeout=PROCESS_WAIT) as client:  # a new connection each time
             seen.add(client.get(url + "/pid").text)
-        if len(seen) >= want:
-            break
     return seen
 
 
