@@ -26,6 +26,7 @@ __all__ = [
     "WebSocketChannel",
     "WebSocketClosed",
     "read_body",
+    "request_and_routing_path",
     "request_from_scope",
     "routing_path",
     "wait_for_disconnect",
@@ -43,6 +44,13 @@ _SCHEME_PROTOCOL = {"http": "http", "https": "https", "ws": "http", "wss": "http
 def request_from_scope(scope: Scope, proxies: TrustedProxies | None = None) -> HTTPServerRequest:
     """Build the request object from an ``http`` or ``websocket`` scope; with
     ``proxies``, X-Forwarded-* headers from those proxies give the client and scheme."""
+    return request_and_routing_path(scope, proxies)[0]
+
+
+def request_and_routing_path(
+    scope: Scope, proxies: TrustedProxies | None = None
+) -> tuple[HTTPServerRequest, str]:
+    """``request_from_scope()`` and ``routing_path()`` together, sharing their work."""
     root_path: str = scope.get("root_path", "")
     path: str = scope["path"]
     raw_path: bytes | None = scope.get("raw_path")
@@ -69,7 +77,7 @@ def request_from_scope(scope: Scope, proxies: TrustedProxies | None = None) -> H
     if proxies:
         remote_ip, forwarded_protocol = proxies.resolve(remote_ip, headers)
         protocol = forwarded_protocol or protocol
-    return HTTPServerRequest(
+    request = HTTPServerRequest(
         method=scope.get("method", "GET"),
         uri=uri,
         version="HTTP/" + scope.get("http_version", "1.1"),
@@ -79,6 +87,8 @@ def request_from_scope(scope: Scope, proxies: TrustedProxies | None = None) -> H
         host=host,
         root_path=root_path,
     )
+    # Without a root_path, routing_path() is the raw path computed above.
+    return request, routing_path(scope) if root_path else raw
 
 
 def routing_path(scope: Scope) -> str:
@@ -162,6 +172,16 @@ class Responder:
 
     async def body(self, data: bytes, more: bool) -> None:
         await self._call({"type": "http.response.body", "body": data, "more_body": more})
+
+    async def response(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        """A complete response: ``start()`` then ``body(body, more=False)``, in one call
+        (the usual case, so it skips a layer of coroutines)."""
+        send = self._send
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+        except OSError as exc:
+            raise ClientGone() from exc
 
     async def path(self, path: str) -> None:
         """The whole body: the file at ``path``, sent by the server (only when
@@ -332,6 +352,10 @@ class _WebSocketResponder(Responder):
             # ASGI: a close before accept makes the server refuse the handshake (403).
             self._closed = True
             await self._call({"type": "websocket.close", "code": 1000, "reason": ""})
+
+    async def response(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        await self.start(status, headers)
+        await self.body(body, False)
 
     async def body(self, data: bytes, more: bool) -> None:
         if not self._closed:

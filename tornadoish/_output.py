@@ -14,6 +14,7 @@ import datetime
 import hashlib
 import json
 import re
+import time
 from collections.abc import Generator
 from typing import Any
 
@@ -23,7 +24,7 @@ from tornadoish import _asgi
 from tornadoish._cookies import CookiesMixin
 from tornadoish.compression import GzipEncoder
 from tornadoish.escape import json_encode, utf8
-from tornadoish.httputil import HTTPHeaders, format_timestamp, reason_phrase
+from tornadoish.httputil import HTTPHeaders, _normalize_name, format_timestamp, reason_phrase
 from tornadoish.request import HTTPServerRequest
 
 __all__ = ["HeaderValue", "OutputMixin"]
@@ -60,6 +61,28 @@ def _raw_header_name(name: str) -> bytes:
         if len(_RAW_NAMES) < _RAW_NAMES_CACHE_SIZE:
             _RAW_NAMES[name] = raw
     return raw
+
+
+# Header names set_header() has already checked, mapped to their normalized spelling
+# (the HTTPHeaders key): the same few names are set on every response. Bounded too.
+_CHECKED_NAMES: dict[str, str] = {}
+
+
+def _checked_header_name(name: object) -> str:
+    if not isinstance(name, str) or not _HEADER_NAME_RE.fullmatch(name):
+        raise ValueError(f"invalid header name: {name!r}")
+    key = _normalize_name(name)
+    if len(_CHECKED_NAMES) < _RAW_NAMES_CACHE_SIZE:
+        _CHECKED_NAMES[name] = key
+    return key
+
+
+def _default_etag(body_parts: list[bytes]) -> str:
+    """What the default ``compute_etag()`` returns for this body."""
+    hasher = hashlib.sha1()
+    for part in body_parts:
+        hasher.update(part)
+    return f'"{hasher.hexdigest()}"'
 
 
 class _SendAwaitable:
@@ -129,7 +152,17 @@ class OutputMixin(CookiesMixin):
 
     def set_header(self, name: str, value: HeaderValue) -> None:
         """Set (replace) a response header."""
-        self._headers[self._check_header_name(name)] = self._convert_header_value(value)
+        try:
+            key = _CHECKED_NAMES[name]
+        except (KeyError, TypeError):  # not checked yet, or not even hashable
+            key = _checked_header_name(name)
+        # A printable ASCII str (the usual value) passes the value check; anything else
+        # gets the full check and conversion.
+        if isinstance(value, str) and value.isascii() and value.isprintable():
+            text = value
+        else:
+            text = self._convert_header_value(value)
+        self._headers._values[key] = [text]
 
     def add_header(self, name: str, value: HeaderValue) -> None:
         """Add a response header beside existing ones of the same name."""
@@ -202,46 +235,67 @@ class OutputMixin(CookiesMixin):
         if chunk is not None:
             self.write(chunk)
         if not self._headers_written:
+            # The keys of _values are normalized names: looked up directly, they skip
+            # HTTPHeaders' normalization on this per-request path.
+            headers = self._headers._values
+            request = self.request
             if (
                 self._status_code == 200
-                and self.request.method in ("GET", "HEAD")
-                and "Etag" not in self._headers
+                and request.method in ("GET", "HEAD")
+                and "Etag" not in headers
             ):
-                self.set_etag_header()
-                if self.check_etag_header():
+                cls = type(self)
+                if (
+                    cls.compute_etag is OutputMixin.compute_etag
+                    and cls.set_etag_header is OutputMixin.set_etag_header
+                ):
+                    # What set_etag_header() would do, minus set_header()'s checks,
+                    # which a quoted hex digest always passes.
+                    headers["Etag"] = [_default_etag(self._write_buffer)]
+                else:
+                    self.set_etag_header()
+                # The default check is False without If-None-Match: skip the call.
+                if (
+                    cls.check_etag_header is not OutputMixin.check_etag_header
+                    or "If-None-Match" in request.headers
+                ) and self.check_etag_header():
                     self._write_buffer = []
                     self.set_status(304)
-            if self._status_code in NO_BODY_STATUSES or 100 <= self._status_code < 200:
+            status = self._status_code
+            if status in NO_BODY_STATUSES or 100 <= status < 200:
                 if self._write_buffer:
-                    raise RuntimeError(f"Cannot send body with status code HTTP{self._status_code}")
+                    raise RuntimeError(f"Cannot send body with status code HTTP{status}")
                 for name in _REPRESENTATION_HEADERS:
                     self.clear_header(name)
-            elif "Content-Length" not in self._headers:
+            elif "Content-Length" not in headers:
                 # An int we computed: nothing for set_header() to check.
-                self._headers["Content-Length"] = str(sum(map(len, self._write_buffer)))
+                headers["Content-Length"] = [str(sum(map(len, self._write_buffer)))]
         self._queue_buffered(last=True)
         self._finished = True
-        self.request._finish_time = self.request._start_time + self.request.request_time()
+        request = self.request
+        if request._finish_time is None:
+            request._finish_time = time.time()
         return _SendAwaitable(self)
 
     def _queue_buffered(self, last: bool) -> None:
-        body = (
-            b"".join(self._write_buffer) if len(self._write_buffer) != 1 else self._write_buffer[0]
-        )
+        buffer = self._write_buffer
+        body = buffer[0] if len(buffer) == 1 else b"".join(buffer)
         self._write_buffer = []
         if not self._headers_written:
             self._headers_written = True
-            headers = self._headers
-            if self.settings.get("compress_response") or self.settings.get("gzip"):
+            settings = self.settings
+            if settings.get("compress_response") or settings.get("gzip"):
                 self._gzip = GzipEncoder(self.request.headers.get("Accept-Encoding", ""))
-                body = self._gzip.first(self._status_code, headers, body, last)
+                body = self._gzip.first(self._status_code, self._headers, body, last)
             if self.request.method == "HEAD":
                 body = b""
-            raw_headers = [
-                (_raw_header_name(name), value.encode("latin-1"))
-                for name, value in headers.get_all()
-            ]
-            raw_headers.extend(self._set_cookie_headers())
+            raw_headers: list[tuple[bytes, bytes]] = []
+            for name, values in self._headers._values.items():
+                raw_name = _RAW_NAMES.get(name) or _raw_header_name(name)
+                for value in values:
+                    raw_headers.append((raw_name, value.encode("latin-1")))
+            if self._new_cookie:
+                raw_headers.extend(self._set_cookie_headers())
             self._queue.append((self._status_code, raw_headers, body, not last))
             return
         if self._gzip is not None:
@@ -269,14 +323,16 @@ class OutputMixin(CookiesMixin):
         try:
             while self._queue:
                 status, headers, body, more = self._queue.pop(0)
-                if headers is not None:
+                if headers is None:
+                    await responder.body(body, more)
+                elif not more and self._body_path is None:
+                    await responder.response(status, headers, body)
+                else:
                     await responder.start(status, headers)
                     if self._body_path is not None and not more:
                         await responder.path(self._body_path)
-                    elif body or not more:
+                    elif body:
                         await responder.body(body, more)
-                else:
-                    await responder.body(body, more)
         except _asgi.ClientGone:
             self._client_gone = True
             self._queue.clear()
@@ -327,10 +383,7 @@ class OutputMixin(CookiesMixin):
 
     def compute_etag(self) -> str | None:
         """A strong ETag from the SHA-1 of the body; return None to disable ETags."""
-        hasher = hashlib.sha1()
-        for part in self._write_buffer:
-            hasher.update(part)
-        return f'"{hasher.hexdigest()}"'
+        return _default_etag(self._write_buffer)
 
     def set_etag_header(self) -> None:
         """Set the ``Etag`` header from :meth:`compute_etag`, unless that returns None."""

@@ -81,7 +81,8 @@ class Application:
             if handler_class is not None and not issubclass(handler_class, RequestHandler):
                 raise TypeError(f"setting {key!r} must be a RequestHandler subclass")
         self.settings: dict[str, Any] = settings
-        self._proxies = TrustedProxies(settings.get("trusted_proxies", ()))
+        proxies = TrustedProxies(settings.get("trusted_proxies", ()))
+        self._proxies = proxies if proxies else None  # None: no per-request check
         self.default_host = default_host
         self._host_rules: list[HostRules] = []
         self._named: dict[str, URLSpec] = {}
@@ -100,6 +101,9 @@ class Application:
             self._host_rules.insert(-1, rules)
         else:
             self._host_rules.append(rules)
+        # The usual app has only ``.*`` host rules: then every request tries them all,
+        # in order, whatever its host, and routing can skip the host matching.
+        self._any_host = all(host_rules.is_wildcard for host_rules in self._host_rules)
         for spec in rules.router.rules:
             if spec.name:
                 if spec.name in self._named:
@@ -133,15 +137,16 @@ class Application:
                 for rules in self._host_rules
                 if rules.matches(self.default_host, None, False) and rules not in candidates
             )
+        return self._find_in(candidates, path)
+
+    def _find_in(
+        self, candidates: list[HostRules], path: str
+    ) -> tuple[type[RequestHandler], dict[str, Any], list[bytes | None], dict[str, bytes | None]]:
         for rules in candidates:
-            match = rules.router.find(path)
-            if match is not None:
-                return (
-                    match.spec.handler_class,
-                    match.spec.kwargs,
-                    match.path_args,
-                    match.path_kwargs,
-                )
+            found = rules.router.lookup(path)
+            if found is not None:
+                spec, path_args, path_kwargs = found
+                return spec.handler_class, spec.kwargs, path_args, path_kwargs
         default_class = self.settings.get("default_handler_class")
         if default_class is not None:
             return default_class, self.settings.get("default_handler_args", {}), [], {}
@@ -187,22 +192,25 @@ class Application:
     # -- ASGI -------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        # HTTP and websocket requests are handled right here rather than in a method of
+        # their own: one coroutine less per request.
         scope_type = scope["type"]
-        if scope_type == "http" or scope_type == "websocket":
-            await self._handle_http(scope, receive, send)
-        elif scope_type == "lifespan":
-            await self._handle_lifespan(receive, send)
-        else:
+        if scope_type != "http" and scope_type != "websocket":
+            if scope_type == "lifespan":
+                await self._handle_lifespan(receive, send)
+                return
             raise ValueError(f"tornadoish.Application cannot handle {scope_type!r} scopes")
-
-    async def _handle_http(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
-        request = _asgi.request_from_scope(scope, self._proxies)
-        handler_class, kwargs, path_args, path_kwargs = self.find_handler(
-            request.host_name, _asgi.routing_path(scope), "X-Real-Ip" in request.headers
-        )
+        request, path = _asgi.request_and_routing_path(scope, self._proxies)
+        # A wildcard host pattern matches any host name without a line break (".*$"):
+        # then all host rules apply, in order, and find_handler() would try each.
+        if self._any_host and "\n" not in request.host:
+            found = self._find_in(self._host_rules, path)
+        else:
+            found = self.find_handler(request.host_name, path, "X-Real-Ip" in request.headers)
+        handler_class, kwargs, path_args, path_kwargs = found
         handler = handler_class(self, request, **kwargs)
         responder: _asgi.Responder
-        if scope["type"] == "websocket":
+        if scope_type == "websocket":
             # The handshake runs the usual lifecycle; a WebSocketHandler's get() accepts
             # through the channel, any other answer becomes an HTTP rejection.
             channel = _asgi.WebSocketChannel(scope, receive, send)

@@ -234,13 +234,23 @@ class SecurityMixin(ArgumentsMixin, CookiesMixin):
             raise RuntimeError("the 'login_url' setting is required for @authenticated")
         return str(login_url)
 
-    async def _resolve_security(self) -> None:
+    def _resolve_security(self) -> Awaitable[None] | None:
         """Before ``prepare()``: await an async ``get_current_user``; for unsafe methods,
-        check the XSRF token and cross-origin protection when enabled."""
+        check the XSRF token and cross-origin protection when enabled. Returns what to
+        await, or None when everything was done synchronously (no coroutine per
+        request for the usual handler)."""
         if self._current_user is _UNSET and _has_async_user_lookup(type(self)):
-            self._current_user = await self.get_current_user()
-        if self.request.method in _XSRF_SAFE_METHODS:
-            return
+            return self._resolve_security_async()
+        if self.request.method not in _XSRF_SAFE_METHODS:
+            self._check_unsafe_request()
+        return None
+
+    async def _resolve_security_async(self) -> None:
+        self._current_user = await self.get_current_user()
+        if self.request.method not in _XSRF_SAFE_METHODS:
+            self._check_unsafe_request()
+
+    def _check_unsafe_request(self) -> None:
         if self.settings.get("xsrf_cookies"):
             self.check_xsrf_cookie()
         if self.settings.get("cross_origin_protection"):

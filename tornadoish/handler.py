@@ -62,20 +62,23 @@ class RequestHandler(OutputMixin, SecurityMixin, TemplateMixin):
     _allowed_methods_cache: ClassVar[dict[type, tuple[str, ...]]] = {}
     _stream_request_body: ClassVar[bool] = False
 
+    # Per-request state starts from these class-level values; an instance gets its own
+    # when one changes. Fewer writes in __init__, which runs for every request.
+    _finished = False
+    _headers_written = False
+    _auto_finish = True
+    _new_cookie: http.cookies.SimpleCookie | None = None
+    _responder: _asgi.Responder | None = None
+    _sending = False
+    _client_gone = False
+
     def __init__(self, application: Application, request: HTTPServerRequest, **kwargs: Any):
         super().__init__()
         self.application = application
         self.request = request
         self.path_args: list[str | None] = []
         self.path_kwargs: dict[str, str | None] = {}
-        self._finished = False
-        self._headers_written = False
-        self._auto_finish = True
-        self._new_cookie: http.cookies.SimpleCookie | None = None
         self._queue: list[tuple[int, list[tuple[bytes, bytes]] | None, bytes, bool]] = []
-        self._responder: _asgi.Responder | None = None
-        self._sending = False
-        self._client_gone = False
         self.clear()
         self.initialize(**kwargs)
 
@@ -245,7 +248,7 @@ class RequestHandler(OutputMixin, SecurityMixin, TemplateMixin):
         return result
 
     def _verb_method(self, method: str) -> Callable[..., Any]:
-        function = getattr(self, method.lower(), None)
+        function = getattr(self, _VERB_ATTRIBUTES.get(method) or method.lower(), None)
         if method == "HEAD" and getattr(type(self), "head", None) is _unimplemented_method:
             # Deliberate difference: Tornado answers 405; we run get() and drop the body.
             function = getattr(self, "get", None)
@@ -267,15 +270,22 @@ class RequestHandler(OutputMixin, SecurityMixin, TemplateMixin):
                 if self.request.method not in self.SUPPORTED_METHODS:
                     # RFC 9110 §15.5.6: every 405 lists the allowed methods.
                     raise _MethodNotAllowed(self._allowed_methods())
-                self.path_args = [None if a is None else self.decode_argument(a) for a in path_args]
-                self.path_kwargs = {
-                    k: None if v is None else self.decode_argument(v, name=k)
-                    for k, v in path_kwargs.items()
-                }
+                # (Both start empty; most routes have no groups.)
+                if path_args:
+                    self.path_args = [
+                        None if a is None else self.decode_argument(a) for a in path_args
+                    ]
+                if path_kwargs:
+                    self.path_kwargs = {
+                        k: None if v is None else self.decode_argument(v, name=k)
+                        for k, v in path_kwargs.items()
+                    }
                 streaming = self._stream_request_body
                 if not streaming:
                     await self._read_body(receive)
-                await self._resolve_security()
+                security = self._resolve_security()
+                if security is not None:
+                    await security
                 result = self.prepare()
                 if result is not None and inspect.isawaitable(result):
                     await result
@@ -340,21 +350,20 @@ class RequestHandler(OutputMixin, SecurityMixin, TemplateMixin):
         return cls.on_connection_close is not RequestHandler.on_connection_close
 
     async def _read_body(self, receive: ASGIReceive) -> None:
-        connection = self.request.connection
-        limit = connection.max_body_size
+        request = self.request
+        # No connection object yet: nothing changed the app's limits (the usual case).
+        connection = request._connection
+        limit = None if connection is None else connection.max_body_size
         if limit is None:
             limit = self.settings.get("max_body_size")
+        timeout = None if connection is None else connection.body_timeout
         if self._stream_request_body:
             await _asgi.read_body(
-                receive,
-                self.request.headers,
-                limit,
-                on_chunk=self._deliver_chunk,
-                chunk_timeout=connection.body_timeout,
+                receive, request.headers, limit, on_chunk=self._deliver_chunk, chunk_timeout=timeout
             )
         else:
-            self.request.body = await _asgi.read_body(
-                receive, self.request.headers, limit, chunk_timeout=connection.body_timeout
+            request.body = await _asgi.read_body(
+                receive, request.headers, limit, chunk_timeout=timeout
             )
 
     async def _deliver_chunk(self, chunk: bytes) -> None:
@@ -381,6 +390,9 @@ class RequestHandler(OutputMixin, SecurityMixin, TemplateMixin):
         except Exception:
             app_log.error("Uncaught exception in on_finish", exc_info=True)
 
+
+# Verb method names by HTTP method, spared a lower() per request.
+_VERB_ATTRIBUTES = {method: method.lower() for method in RequestHandler.SUPPORTED_METHODS}
 
 _HandlerClass = TypeVar("_HandlerClass", bound=type[RequestHandler])
 

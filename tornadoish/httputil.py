@@ -45,6 +45,16 @@ def _normalize_name(name: str) -> str:
 # Header names repeat across requests; a bounded cache avoids re-normalizing them.
 _NORMALIZED_CACHE_SIZE = 1000
 _NORMALIZED_NAMES: dict[str, str] = {}
+# The same for the raw names of ASGI request headers, keyed by their bytes so that a
+# known name costs one dict lookup and no decoding.
+_ASGI_NAMES: dict[bytes, str] = {}
+
+
+def _normalize_asgi_name(raw_name: bytes | bytearray) -> str:
+    name = _normalize_name(raw_name.decode("latin-1"))
+    if type(raw_name) is bytes and len(_ASGI_NAMES) < _NORMALIZED_CACHE_SIZE:
+        _ASGI_NAMES[raw_name] = name
+    return name
 
 
 class HTTPHeaders(MutableMapping[str, str]):
@@ -68,7 +78,10 @@ class HTTPHeaders(MutableMapping[str, str]):
         headers = cls()
         values = headers._values
         for raw_name, raw_value in raw:
-            name = _normalize_name(raw_name.decode("latin-1"))
+            try:
+                name = _ASGI_NAMES[raw_name]
+            except (KeyError, TypeError):  # a new name, or a bytearray (unhashable)
+                name = _normalize_asgi_name(raw_name)
             value = raw_value.decode("latin-1")
             existing = values.get(name)
             if existing is None:
@@ -77,9 +90,13 @@ class HTTPHeaders(MutableMapping[str, str]):
                 existing.append(value)
         return headers
 
+    # Below, `_NORMALIZED_NAMES.get(name) or _normalize_name(name)` is the cache lookup
+    # done inline: these run several times per request, and a call costs more than it.
+
     def add(self, name: str, value: str) -> None:
         """Add ``value`` for ``name`` beside any existing values."""
-        self._values.setdefault(_normalize_name(name), []).append(value)
+        key = _NORMALIZED_NAMES.get(name) or _normalize_name(name)
+        self._values.setdefault(key, []).append(value)
 
     def get_list(self, name: str) -> list[str]:
         """Every value of ``name`` in arrival order (empty when absent)."""
@@ -92,7 +109,7 @@ class HTTPHeaders(MutableMapping[str, str]):
                 yield name, value
 
     def __getitem__(self, name: str) -> str:
-        return ",".join(self._values[_normalize_name(name)])
+        return ",".join(self._values[_NORMALIZED_NAMES.get(name) or _normalize_name(name)])
 
     @overload
     def get(self, key: str) -> str | None: ...
@@ -104,17 +121,20 @@ class HTTPHeaders(MutableMapping[str, str]):
     def get(self, key: str, default: object = None) -> object:
         # Mapping.get goes through __getitem__ and a caught KeyError; the framework
         # asks for a few headers on every request.
-        values = self._values.get(_normalize_name(key))
+        values = self._values.get(_NORMALIZED_NAMES.get(key) or _normalize_name(key))
         return default if values is None else ",".join(values)
 
     def __setitem__(self, name: str, value: str) -> None:
-        self._values[_normalize_name(name)] = [value]
+        self._values[_NORMALIZED_NAMES.get(name) or _normalize_name(name)] = [value]
 
     def __delitem__(self, name: str) -> None:
         del self._values[_normalize_name(name)]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and _normalize_name(name) in self._values
+        return (
+            isinstance(name, str)
+            and (_NORMALIZED_NAMES.get(name) or _normalize_name(name)) in self._values
+        )
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)

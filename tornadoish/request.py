@@ -67,8 +67,7 @@ class HTTPServerRequest:
         self.body = body
         self.remote_ip = remote_ip
         self.protocol = protocol
-        self.host = host or self.headers.get("Host") or "127.0.0.1"
-        self.host_name = _split_host_name(self.host)
+        self.host = self._host_given = host or self.headers.get("Host") or "127.0.0.1"
         self.root_path = root_path
         path, _, query = uri.partition("?")
         self.path = path
@@ -80,7 +79,35 @@ class HTTPServerRequest:
         self._files: dict[str, list[HTTPFile]] | None = None
         self._arguments: dict[str, list[bytes]] | None = None
         self._cookies: http.cookies.SimpleCookie | None = None
-        self.connection = RequestConnection()
+
+    # Made on first use: most requests never look at them. The framework reads the
+    # private fields, where None means "as derived from the public ones".
+    _host_name: str | None = None
+    _connection: RequestConnection | None = None
+
+    @property
+    def host_name(self) -> str:
+        """``host`` without the port, lower-cased (``[::1]`` keeps its brackets); as in
+        Tornado, from the host the request was made with, whatever is done to ``host``
+        afterwards."""
+        if self._host_name is None:
+            self._host_name = _split_host_name(self._host_given)
+        return self._host_name
+
+    @host_name.setter
+    def host_name(self, value: str) -> None:
+        self._host_name = value
+
+    @property
+    def connection(self) -> RequestConnection:
+        """Per-request body limits (see :class:`RequestConnection`)."""
+        if self._connection is None:
+            self._connection = RequestConnection()
+        return self._connection
+
+    @connection.setter
+    def connection(self, value: RequestConnection) -> None:
+        self._connection = value
 
     # -- arguments ---------------------------------------------------------------------
 

@@ -165,7 +165,10 @@ class RouteMatch:
 
 def _unquote_group(value: str | None) -> bytes | None:
     # A '+' in a path means '+', not a space (RFC 3986); only %XX escapes are undone.
-    return None if value is None else urllib.parse.unquote_to_bytes(value)
+    if value is None:
+        return None
+    # Without escapes, unquote_to_bytes() is this encode; skip its Python-level work.
+    return value.encode("utf-8") if "%" not in value else urllib.parse.unquote_to_bytes(value)
 
 
 RuleInput = URLSpec | Sequence[Any]
@@ -181,14 +184,24 @@ class Router:
 
     def find(self, path: str) -> RouteMatch | None:
         """The first rule matching the raw ``path`` with its groups, or None."""
+        found = self.lookup(path)
+        return None if found is None else RouteMatch(*found)
+
+    def lookup(
+        self, path: str
+    ) -> tuple[URLSpec, list[bytes | None], dict[str, bytes | None]] | None:
+        """As :meth:`find`, as a plain tuple ``(spec, path_args, path_kwargs)``: what
+        the application uses on every request."""
         for spec in self.rules:
             match = spec.regex.match(path)
             if match is None:
                 continue
+            if not spec.regex.groups:
+                return spec, [], {}
             if spec.regex.groupindex:
                 kwargs = {name: _unquote_group(v) for name, v in match.groupdict().items()}
-                return RouteMatch(spec, [], kwargs)
-            return RouteMatch(spec, [_unquote_group(v) for v in match.groups()], {})
+                return spec, [], kwargs
+            return spec, [_unquote_group(v) for v in match.groups()], {}
         return None
 
 
