@@ -32,6 +32,16 @@ LIMITS = {
         pytest.param(b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n", 400, id="nul-in-value"),
         pytest.param(b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400, id="obs-fold"),
         pytest.param(b"GET / HTTP/1.1\r\nHost: a\r\n: x\r\n\r\n", 400, id="empty-header-name"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: a\r\nX : y\r\n\r\n", 400, id="space-before-colon"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x0bb\r\n\r\n", 400, id="vt-in-value"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", 400, id="bare-cr-in-value"),
+        pytest.param(b"GET /\xff HTTP/1.1\r\nHost: a\r\n\r\n", 400, id="non-ascii-target"),
+        pytest.param(b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400, id="space-after-version"),
+        pytest.param(
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT x\r\n\r\n",
+            400,
+            id="bad-trailer",
+        ),
         pytest.param(
             b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
             b"Content-Length: 5\r\n\r\n0\r\n\r\n",

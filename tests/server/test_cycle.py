@@ -236,6 +236,57 @@ async def test_streamed_body_is_close_delimited_for_http_10(serve: ServeFn) -> N
     assert payload == b"abc"
 
 
+@pytest.mark.anyio
+async def test_head_response_of_unknown_length_keeps_an_http10_connection(
+    serve: ServeFn,
+) -> None:
+    # Nothing follows a HEAD response's head, so its end needs no close.
+    server = await serve(replying(start(), body(b"a", more=True), body(b"bc")))
+    client = await server.connect()
+    client.send(b"HEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    reply = await client.reply(method=b"HEAD")
+    assert reply.body == b""
+    assert reply.header(b"connection") == b"keep-alive"
+    assert reply.header(b"content-length") is None
+    assert await client.alive()
+
+
+@pytest.mark.parametrize(
+    ("request_head", "app_connection"),
+    [
+        pytest.param(GET, b"close", id="app-says-close"),
+        pytest.param(
+            b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+            b"keep-alive",
+            id="client-says-close-app-says-keep-alive",
+        ),
+    ],
+)
+@pytest.mark.anyio
+async def test_a_closing_response_has_one_connection_close_header(
+    request_head: bytes, app_connection: bytes, serve: ServeFn
+) -> None:
+    server = await serve(replying(start(headers=[(b"connection", app_connection)]), body(b"x")))
+    client = await server.connect()
+    reply = await client.exchange(request_head)
+    assert [v for n, v in reply.headers if n.lower() == b"connection"] == [b"close"]
+    assert await client.closed()
+
+
+@pytest.mark.anyio
+async def test_streamed_body_beyond_its_content_length_is_cut_off(
+    serve: ServeFn, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = replying(start(headers=[(b"content-length", b"3")]), body(b"ab", more=True), body(b"cd"))
+    server = await serve(app)
+    client = await server.connect()
+    client.send(GET)
+    raw = await client.read_all()
+    assert raw.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert raw.endswith(b"\r\n\r\nab")  # the head promised 3 bytes: visibly truncated
+    expect_error_log(caplog, "exception in ASGI app")
+
+
 @pytest.mark.parametrize(
     ("fields", "headers", "server_values", "has_date"),
     [

@@ -1,4 +1,4 @@
-"""The raw framer ahead of h11: boundaries, leading CRLF, limits and framing rules."""
+"""The request parser: heads, body pieces, boundaries, limits and framing rules."""
 
 from __future__ import annotations
 
@@ -6,15 +6,11 @@ from typing import Any
 
 import pytest
 
-from tornadoish.server.framing import (
-    HTTP10_KEEP_ALIVE,
-    HTTP10_KEEP_ALIVE_NO_HOST,
-    PLAIN_HEAD,
-    RequestFramer,
-)
+from tornadoish.server.framing import END_OF_MESSAGE, Event, RequestParser
+from tornadoish.server.parsing import RequestHead, RequestRejected
 
 
-def framer(**limits: Any) -> RequestFramer:
+def parser(**limits: Any) -> RequestParser:
     values: dict[str, Any] = {
         "limit_head_bytes": 4096,
         "limit_header_count": 20,
@@ -22,87 +18,122 @@ def framer(**limits: Any) -> RequestFramer:
         "limit_body_bytes": 1000,
     }
     values.update(limits)
-    return RequestFramer(**values)
+    return RequestParser(**values)
+
+
+def drain(reader: RequestParser) -> list[Event]:
+    events = list(reader.events)
+    reader.events.clear()
+    return events
+
+
+def merged(events: list[Event]) -> list[Event]:
+    """Adjacent body pieces joined: how a stream splits them is not the parser's contract."""
+    out: list[Event] = []
+    for event in events:
+        if isinstance(event, bytes) and out and isinstance(out[-1], bytes):
+            out[-1] += event
+        else:
+            out.append(event)
+    return out
+
+
+def head(method: bytes, target: bytes, *headers: tuple[bytes, bytes], **kw: Any) -> RequestHead:
+    return RequestHead(method, target, kw.pop("version", b"1.1"), list(headers), **kw)
 
 
 STREAM = (
     b"\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n"
     b"POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
     b"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-    b"5;x=y\r\nhello\r\n0\r\nT: 1\r\n\r\n"
-    b"\r\nGET /d HTTP/1.1\r\nHost: h\r\n\r\n"
+    b"5;x=y\r\nhello\r\n2\r\n, \r\n0\r\nT: 1\r\n\r\n"
+    b"\r\nGET /d?q HTTP/1.1\r\nhost:h\r\nX-Odd:  a \t b \r\n\r\n"
 )
-# What h11 must see: the stream without the leading empty lines RFC 9112 §2.2 ignores.
-EXPECTED = STREAM[2:].replace(b"T: 1\r\n\r\n\r\nGET /d", b"T: 1\r\n\r\nGET /d")
+EXPECTED: list[Event] = [
+    head(b"GET", b"/a", (b"host", b"h")),
+    END_OF_MESSAGE,
+    head(b"POST", b"/b", (b"host", b"h"), (b"content-length", b"5")),
+    b"hello",
+    END_OF_MESSAGE,
+    head(b"POST", b"/c", (b"host", b"h"), (b"transfer-encoding", b"chunked")),
+    b"hello, ",
+    END_OF_MESSAGE,
+    head(b"GET", b"/d?q", (b"host", b"h"), (b"x-odd", b"a \t b")),
+    END_OF_MESSAGE,
+]
 
 
 @pytest.mark.parametrize("step", [1, 2, 3, 7, 64, len(STREAM)])
-def test_framer_passes_a_pipelined_stream_through_in_any_split(step: int) -> None:
-    scanner = framer()
-    out = b""
+def test_parser_turns_a_pipelined_stream_into_events_in_any_split(step: int) -> None:
+    reader = parser()
+    events: list[Event] = []
     for i in range(0, len(STREAM), step):
-        accepted, error = scanner.feed(STREAM[i : i + step])
-        assert error is None
-        out += accepted
-    assert out == EXPECTED
-    assert not scanner.head_in_progress
+        reader.feed(STREAM[i : i + step])
+        events += drain(reader)
+    assert merged(events) == EXPECTED
+    assert not reader.head_in_progress
+    assert not reader.failed
 
 
-def test_framer_ignores_only_one_leading_empty_line() -> None:
-    accepted, error = framer().feed(b"\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n")
-    assert accepted == b""
-    assert error is not None
+def test_parser_ignores_only_one_leading_empty_line() -> None:
+    reader = parser()
+    reader.feed(b"\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    [error] = drain(reader)
+    assert isinstance(error, RequestRejected)
     assert error.status == 400
+    assert reader.failed
 
 
-def test_framer_hands_over_a_head_only_once_it_is_complete() -> None:
-    scanner = framer()
-    assert scanner.feed(b"GET / HTTP/1.1\r\nHo") == (b"", None)
-    assert scanner.feed(b"st: h\r\n\r\n") == (b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", None)
-    assert list(scanner.head_kinds) == [PLAIN_HEAD]
+def test_parser_queues_a_head_only_once_it_is_complete() -> None:
+    reader = parser()
+    reader.feed(b"GET / HTTP/1.1\r\nHo")
+    assert drain(reader) == []
+    reader.feed(b"st: h\r\n\r\n")
+    assert drain(reader) == [head(b"GET", b"/", (b"host", b"h")), END_OF_MESSAGE]
 
 
 @pytest.mark.parametrize(
-    ("raw", "handed", "kind"),
+    ("raw", "keep_alive", "version"),
     [
-        (
-            b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
-            b"GET / HTTP/1.1\r\nConnection: Keep-Alive\r\nHost: \r\n\r\n",
-            HTTP10_KEEP_ALIVE_NO_HOST,
-        ),
-        (
-            b"GET / HTTP/1.0\nHost: h\nConnection: keep-alive\n\n",
-            b"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\n\r\n",
-            HTTP10_KEEP_ALIVE,
-        ),
-        (
-            b"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n",
-            b"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n",
-            PLAIN_HEAD,
-        ),
-        (b"GET / HTTP/1.0\r\n\r\n", b"GET / HTTP/1.0\r\n\r\n", PLAIN_HEAD),
-        (
-            b"GET / HTTP/1.0\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n",
-            b"GET / HTTP/1.0\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n",
-            PLAIN_HEAD,
-        ),
+        (b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", True, b"1.1"),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Close\r\n\r\n", False, b"1.1"),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nConnection: x, close\r\n\r\n", False, b"1.1"),
+        (b"GET / HTTP/1.2\r\nHost: h\r\n\r\n", True, b"1.1"),
+        (b"GET / HTTP/1.0\r\n\r\n", False, b"1.0"),
+        (b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", True, b"1.0"),
+        (b"GET / HTTP/1.0\nHost: h\nConnection: keep-alive\n\n", True, b"1.0"),
+        (b"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", False, b"1.0"),
+        (b"GET / HTTP/1.0\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n", False, b"1.0"),
     ],
 )
-def test_framer_shows_h11_an_http10_keep_alive_head_as_http11(
-    raw: bytes, handed: bytes, kind: int
+def test_parser_reads_whether_the_client_keeps_the_connection(
+    raw: bytes, keep_alive: bool, version: bytes
 ) -> None:
-    scanner = framer()
-    assert scanner.feed(raw) == (handed, None)
-    assert list(scanner.head_kinds) == [kind]
+    reader = parser()
+    reader.feed(raw + raw)
+    first = drain(reader)[0]
+    assert isinstance(first, RequestHead)
+    assert (first.keep_alive, first.http_version) == (keep_alive, version)
+    # After a request that closes the connection nothing more is parsed.
+    assert reader.stopped is not keep_alive
 
 
-def test_framer_reports_a_head_in_progress_until_it_is_complete() -> None:
-    scanner = framer()
-    states = [scanner.head_in_progress]
-    scanner.feed(b"GET / HT")
-    states.append(scanner.head_in_progress)
-    scanner.feed(b"TP/1.1\r\nHost: h\r\n\r\n")
-    states.append(scanner.head_in_progress)
+def test_parser_flags_expect_continue_and_upgrade() -> None:
+    reader = parser()
+    reader.feed(b"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n")
+    first = drain(reader)[0]
+    assert isinstance(first, RequestHead)
+    assert first.expect_continue
+    assert not first.upgrade
+
+
+def test_parser_reports_a_head_in_progress_until_it_is_complete() -> None:
+    reader = parser()
+    states = [reader.head_in_progress]
+    reader.feed(b"GET / HT")
+    states.append(reader.head_in_progress)
+    reader.feed(b"TP/1.1\r\nHost: h\r\n\r\n")
+    states.append(reader.head_in_progress)
     assert states == [False, True, False]
 
 
@@ -116,65 +147,95 @@ def test_framer_reports_a_head_in_progress_until_it_is_complete() -> None:
         (b"GET / HTTP/1.1\r\n" + b"A: b\r\n" * 21 + b"\r\n", 431),
         (b"GET / HTTP/1.1\r\nA: " + b"b" * 5000, 431),
         (b"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX : y\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x0bb\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", 400),
+        (b"GET /\xff HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked;q=1, gzip\r\n\r\n", 400),
-        (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
         (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-        (b"POST / HTTP/1.1\r\nContent-Length: 1e3\r\n\r\n", 400),
-        (b"POST / HTTP/1.1\r\nContent-Length: \xd9\xa1\r\n\r\n", 400),
-        (b"POST / HTTP/1.1\r\nContent-Length: 1001\r\n\r\n", 413),
-        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;\ra\r\nabc\r\n", 400),
-        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3x\r\nabc\r\n", 400),
-        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;" + b"e" * 5000, 400),
-        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n", 413),
-        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: " + b"x" * 5000, 431),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1e3\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \xd9\xa1\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n", 413),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;\ra\r\nabc\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3x\r\nabc\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;" + b"e" * 5000, 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n", 413),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT " + b"\r\n", 400),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: "
+            + b"x" * 5000,
+            431,
+        ),
     ],
     ids=lambda value: repr(value)[:60] if isinstance(value, bytes) else str(value),
 )
-def test_framer_rejects_what_h11_leaves_to_us(raw: bytes, status: int) -> None:
-    accepted, error = framer().feed(raw)
-    assert error is not None
+def test_parser_rejects_a_broken_request_with_the_status_to_answer(raw: bytes, status: int) -> None:
+    reader = parser()
+    reader.feed(raw)
+    error = drain(reader)[-1]
+    assert isinstance(error, RequestRejected)
     assert error.status == status
-    assert len(accepted) < len(raw)
+    assert reader.failed
+    assert reader.stopped
 
 
-def test_framer_hands_over_good_bytes_before_an_error_and_nothing_after() -> None:
-    scanner = framer()
+def test_parser_queues_good_events_before_an_error_and_nothing_after() -> None:
+    reader = parser()
     good = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
-    accepted, error = scanner.feed(good + b"GET / HTTP/3.0\r\n\r\n")
-    assert accepted == good
-    assert error is not None
-    assert error.status == 505
-    assert scanner.feed(good) == (b"", None)
+    reader.feed(good + b"GET / HTTP/3.0\r\n\r\n")
+    events = drain(reader)
+    assert events[:2] == [head(b"GET", b"/", (b"host", b"h")), END_OF_MESSAGE]
+    assert isinstance(events[2], RequestRejected)
+    assert events[2].status == 505
+    reader.feed(good)
+    assert drain(reader) == []
 
 
-def test_framer_without_a_body_limit_accepts_large_lengths() -> None:
-    accepted, error = framer(limit_body_bytes=None).feed(
-        b"POST / HTTP/1.1\r\nContent-Length: 10000000\r\n\r\n"
-    )
-    assert error is None
-    assert accepted.endswith(b"\r\n\r\n")
+def test_parser_without_a_body_limit_accepts_large_lengths() -> None:
+    reader = parser(limit_body_bytes=None)
+    reader.feed(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10000000\r\n\r\nab")
+    assert drain(reader)[1:] == [b"ab"]
+    assert not reader.failed
 
 
 UPGRADE = b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+UPGRADE_HEAD = head(
+    b"GET",
+    b"/ws",
+    (b"host", b"h"),
+    (b"upgrade", b"websocket"),
+    (b"connection", b"Upgrade"),
+    upgrade=True,
+)
 
 
-def test_framer_holds_bytes_after_an_upgrade_request_unexamined() -> None:
-    scanner = framer()
+def test_parser_holds_bytes_after_an_upgrade_request_unexamined() -> None:
+    reader = parser()
     frame = b"\x81\x85\x00\x00\x00\x00hello"
-    assert scanner.feed(UPGRADE + frame[:4]) == (UPGRADE, None)
-    assert scanner.feed(frame[4:]) == (b"", None)
-    assert scanner.holding
-    assert scanner.take_held() == frame
-    assert scanner.feed(b"GET / HTTP/1.1\r\n\r\n") == (b"", None)
+    reader.feed(UPGRADE + frame[:4])
+    assert drain(reader) == [UPGRADE_HEAD, END_OF_MESSAGE]
+    reader.feed(frame[4:])
+    assert drain(reader) == []
+    assert reader.holding
+    assert reader.take_held() == frame
+    reader.feed(b"GET / HTTP/1.1\r\n\r\n")
+    assert drain(reader) == []
 
 
-def test_framer_resumes_scanning_when_the_upgrade_did_not_happen() -> None:
-    scanner = framer()
-    follow = b"GET /next HTTP/1.1\r\nHost: h\r\n\r\nGET /par"
-    assert scanner.feed(UPGRADE + follow) == (UPGRADE, None)
-    assert scanner.resume() == (follow[: follow.index(b"GET /par")], None)
-    assert not scanner.holding
-    assert scanner.head_in_progress
-    assert scanner.resume() == (b"", None)
+def test_parser_resumes_when_the_upgrade_did_not_happen() -> None:
+    reader = parser()
+    reader.feed(UPGRADE + b"GET /next HTTP/1.1\r\nHost: h\r\n\r\nGET /par")
+    assert drain(reader) == [UPGRADE_HEAD, END_OF_MESSAGE]
+    reader.resume()
+    assert drain(reader) == [head(b"GET", b"/next", (b"host", b"h")), END_OF_MESSAGE]
+    assert not reader.holding
+    assert reader.head_in_progress
+    reader.resume()
+    assert drain(reader) == []

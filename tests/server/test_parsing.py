@@ -4,30 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-import h11
 import pytest
 
 from tornadoish.server.parsing import (
     DateHeader,
     InvalidResponse,
+    RequestHead,
     RequestRejected,
-    body_forbidden,
     build_scope,
     describe_client,
     describe_request,
     error_response,
     forwarded_peer,
     reason_phrase,
+    response_head,
     validate_response_start,
 )
 from tornadoish.types import Message
 
 
-def request(target: bytes, *headers: tuple[bytes, bytes], method: bytes = b"GET") -> h11.Request:
-    return h11.Request(method=method, target=target, headers=[(b"host", b"h"), *headers])
+def request(target: bytes, *headers: tuple[bytes, bytes], method: bytes = b"GET") -> RequestHead:
+    return RequestHead(method, target, b"1.1", [(b"host", b"h"), *headers])
 
 
-def scope_of(event: h11.Request, **kwargs: Any) -> Any:
+def scope_of(event: RequestHead, **kwargs: Any) -> Any:
     options: dict[str, Any] = {
         "client": ("10.0.0.1", 1234),
         "server": ("127.0.0.1", 8000),
@@ -81,11 +81,11 @@ def test_scope_handles_non_origin_form_targets(
         request(b"http:///nohost"),
         request(b"http://user@example.com/"),
         request(b"*"),
-        h11.Request(method=b"GET", target=b"/", headers=[(b"host", b"a b")]),
-        h11.Request(method=b"GET", target=b"/", headers=[(b"host", b"[::1")]),
+        RequestHead(http_version=b"1.1", method=b"GET", target=b"/", headers=[(b"host", b"a b")]),
+        RequestHead(http_version=b"1.1", method=b"GET", target=b"/", headers=[(b"host", b"[::1")]),
     ],
 )
-def test_scope_rejects_bad_targets_and_hosts_with_400(event: h11.Request) -> None:
+def test_scope_rejects_bad_targets_and_hosts_with_400(event: RequestHead) -> None:
     with pytest.raises(RequestRejected) as caught:
         scope_of(event)
     assert caught.value.status == 400
@@ -199,14 +199,15 @@ def test_reason_phrase_is_empty_for_unregistered_codes() -> None:
     assert reason_phrase(599) == b""
 
 
-@pytest.mark.parametrize(
-    ("status", "method", "forbidden"),
-    [(200, b"HEAD", True), (204, b"GET", True), (304, b"GET", True), (200, b"GET", False)],
-)
-def test_body_is_forbidden_for_head_204_and_304(
-    status: int, method: bytes, forbidden: bool
-) -> None:
-    assert body_forbidden(status, method) is forbidden
+def test_response_head_is_a_status_line_and_the_given_headers() -> None:
+    headers = [(b"content-type", b"text/plain"), (b"x", b"")]
+    assert response_head(404, headers) == (
+        b"HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\nx: \r\n\r\n"
+    )
+    assert response_head(599, []) == b"HTTP/1.1 599 \r\n\r\n"
+    assert response_head(101, [], b"Switching Protocols") == (
+        b"HTTP/1.1 101 Switching Protocols\r\n\r\n"
+    )
 
 
 def test_describe_request_and_client_for_logs() -> None:

@@ -1,9 +1,10 @@
 """One HTTP request/response exchange: the ASGI ``receive``/``send`` pair (layer: server).
 
 A :class:`RequestCycle` is created by the connection protocol for each request. It queues
-request body bytes for ``receive()``, validates and frames the app's response through the
-connection's ``h11.Connection``, and holds the response head back until the first body
-message so that a complete response (head, body, end) leaves in a single write.
+request body bytes for ``receive()``, validates the app's response and frames it
+(Content-Length, chunked, or close-delimited for HTTP/1.0), and holds the response head
+back until the first body message so that a complete response (head, body, end) leaves
+in a single write.
 """
 
 from __future__ import annotations
@@ -14,16 +15,14 @@ import os
 from collections.abc import Awaitable
 from typing import Any, BinaryIO, Final, Protocol, cast
 
-import h11
-
 from tornadoish.server.config import ServerConfig
 from tornadoish.server.parsing import (
+    BODYLESS_STATUSES,
     InvalidResponse,
     ResponseHead,
-    body_forbidden,
     describe_client,
     describe_request,
-    reason_phrase,
+    response_head,
     validate_response_start,
 )
 from tornadoish.types import ASGIApp, HTTPScope, Message, Scope
@@ -36,6 +35,12 @@ access_log: Final = logging.getLogger("tornadoish.server.access")
 # Chunk size when a file is sent by reading it in a thread (no sendfile, e.g. over TLS).
 _FILE_CHUNK_BYTES: Final = 256 * 1024
 _DISCONNECT: Final = {"type": "http.disconnect"}
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+# How the response body is framed on the wire (RFC 9112 §6).
+_LENGTH: Final = 0
+_CHUNKED: Final = 1
+_CLOSE_DELIMITED: Final = 2
+_NO_BODY: Final = 3
 
 
 class ClientDisconnected(OSError):
@@ -46,7 +51,6 @@ class CycleOwner(Protocol):
     """What a request cycle needs from the connection that owns it."""
 
     transport: asyncio.Transport
-    conn: h11.Connection
     writing_paused: bool
 
     def wait_writable(self) -> Awaitable[None]:
@@ -66,22 +70,6 @@ class CycleOwner(Protocol):
 
     def response_failed(self, cycle: RequestCycle) -> None:
         """The app failed: send a 500 if nothing was written, else close."""
-
-
-class _FileSpan:
-    """A stand-in for file bytes in ``h11.Data``: h11 only needs its length.
-
-    ``send_with_data_passthrough`` hands the very object back, and we send the file
-    in its place.
-    """
-
-    __slots__ = ("size",)
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-
-    def __len__(self) -> int:
-        return self.size
 
 
 def _open_file(path: str | os.PathLike[str]) -> tuple[BinaryIO, int]:
@@ -106,16 +94,19 @@ class RequestCycle:
         keep_alive: bool,
         expects_body: bool,
         http10: bool = False,
+        expect_continue: bool = False,
     ) -> None:
         self.owner = owner
         self.scope = scope
         self.config = config
         self.method = method
-        # False when the server wants this response to carry ``Connection: close``.
+        # Whether the connection may serve another request after this one: the client
+        # and the server agree, and (once the head is written) the response allows it.
         self.keep_alive = keep_alive
-        # An HTTP/1.0 request that asked for keep-alive (h11 saw it as HTTP/1.1).
         self.http10 = http10
-        self._raw = False
+        # The client sent "Expect: 100-continue" and holds its body until told to send
+        # it (cleared once body bytes arrive or a response goes out).
+        self.expect_continue = expect_continue
         # Request side.
         self._body: list[bytes] = []
         self.buffered = 0
@@ -123,7 +114,6 @@ class RequestCycle:
         self._body_delivered = False
         self._receive_waiter: asyncio.Future[None] | None = None
         self._disconnect_waiter: asyncio.Future[None] | None = None
-        self._first_receive = True
         # Connection state as seen by this cycle.
         self.disconnected = False
         self.peer_eof = False
@@ -133,20 +123,23 @@ class RequestCycle:
         self.response_complete = False
         self.failed = False
         self._head: ResponseHead | None = None
-        self._drop_body = False
+        self._framing = _NO_BODY
+        # Body bytes still due under a Content-Length.
+        self._remaining = 0
         self.status = 0
 
     # -- driven by the connection --------------------------------------------------
 
     def feed_body(self, data: bytes) -> None:
-        """Queue request body bytes for the app (ASGI requires ``bytes``; h11 hands
-        over ``bytearray`` slices)."""
-        self._body.append(data if type(data) is bytes else bytes(data))
+        """Queue request body bytes for the app."""
+        self.expect_continue = False
+        self._body.append(data)
         self.buffered += len(data)
         self._wake()
 
     def end_body(self) -> None:
         """The request body is complete."""
+        self.expect_continue = False
         self.more_body = False
         self._wake()
 
@@ -215,19 +208,13 @@ class RequestCycle:
             if not self.peer_eof:
                 await self._wait_disconnect()
             return dict(_DISCONNECT)
-        if self._first_receive:
-            self._first_receive = False
-            conn = self.owner.conn
-            if (
-                conn.they_are_waiting_for_100_continue
-                and not self.response_started
-                and not self.http10  # RFC 9110 §10.1.1: never 100 to an HTTP/1.0 client
-            ):
-                # Sent lazily, on the first receive(): an app that answers without
-                # reading never makes the client send its body (RFC 9110 §10.1.1).
-                self.owner.transport.write(
-                    conn.send(h11.InformationalResponse(status_code=100, headers=[]))
-                )
+        if self.expect_continue and not self.response_started:
+            self.expect_continue = False
+            # Sent lazily, on the first receive(): an app that answers without
+            # reading never makes the client send its body (RFC 9110 §10.1.1). Never
+            # to an HTTP/1.0 client (same section).
+            if not self.http10:
+                self.owner.transport.write(_CONTINUE)
         while not self._body and self.more_body:
             self._receive_waiter = asyncio.get_running_loop().create_future()
             self.owner.body_wait_started(self)
@@ -275,7 +262,6 @@ class RequestCycle:
                 raise
             self.response_started = True
             self.status = self._head.status
-            self._drop_body = body_forbidden(self.status, self.method)
             return
         if self.response_complete:
             raise RuntimeError(f"{kind!r} sent after the response completed")
@@ -300,32 +286,31 @@ class RequestCycle:
                 raise ClientDisconnected("client disconnected")
 
     async def _send_body(self, body: bytes, more: bool) -> None:
-        await self._writable()
-        if not self.wrote and self.http10 and more and not self._drop_body:
-            assert self._head is not None
-            # A body of unknown length for an HTTP/1.0 client: h11 (which took the
-            # request for HTTP/1.1) would chunk it, so it is written close-delimited.
-            self._raw = self._head.content_length is None
-        if self._raw:
-            self._write([self._raw_head(), body] if not self.wrote else [body] if body else [])
-            if not more:
-                self._complete()
-            return
-        conn = self.owner.conn
-        out: list[Any] = []
-        try:
-            if not self.wrote:
-                out.extend(self._head_pieces(None if more else len(body)))
-            if body:
-                if self._drop_body:
-                    self._log_dropped_body(len(body))
-                else:
-                    out.extend(conn.send_with_data_passthrough(h11.Data(data=body)) or ())
-            if not more:
-                out.append(conn.send(h11.EndOfMessage()))
-        except h11.LocalProtocolError as exc:
-            self.failed = True
-            raise InvalidResponse(f"invalid response body: {exc}") from None
+        if self.owner.writing_paused:
+            await self._writable()
+        out: list[bytes] = []
+        if not self.wrote:
+            out.append(self._head_bytes(None if more else len(body)))
+        framing = self._framing
+        if body:
+            if framing == _LENGTH:
+                self._remaining -= len(body)
+                if self._remaining < 0:
+                    self.failed = True
+                    raise InvalidResponse("response body longer than its Content-Length")
+                out.append(body)
+            elif framing == _CHUNKED:
+                out += (b"%x\r\n" % len(body), body, b"\r\n")
+            elif framing == _CLOSE_DELIMITED:
+                out.append(body)
+            else:
+                self._log_dropped_body(len(body))
+        if not more:
+            if framing == _LENGTH and self._remaining:
+                self.failed = True
+                raise InvalidResponse("response body shorter than its Content-Length")
+            if framing == _CHUNKED:
+                out.append(b"0\r\n\r\n")
         self._write(out)
         if not more:
             self._complete()
@@ -351,28 +336,9 @@ class RequestCycle:
                     f"Content-Length {head.content_length} differs from file size {size}"
                 )
             await self._writable()
-            conn = self.owner.conn
-            try:
-                pieces: list[Any] = list(self._head_pieces(size))
-                if not self._drop_body and size:
-                    span = _FileSpan(size)
-                    # h11 accepts any sized object here and hands it back untouched.
-                    data = h11.Data(data=span)  # type: ignore[arg-type]
-                    pieces.extend(conn.send_with_data_passthrough(data) or ())
-                end = conn.send(h11.EndOfMessage())
-            except h11.LocalProtocolError as exc:
-                self.failed = True
-                raise InvalidResponse(f"invalid response: {exc}") from None
-            buffered: list[Any] = []
-            for piece in pieces:
-                if isinstance(piece, _FileSpan):
-                    self._write(buffered)
-                    buffered = []
-                    await self._send_file(file, piece.size)
-                else:
-                    buffered.append(piece)
-            buffered.append(end)
-            self._write(buffered)
+            self._write([self._head_bytes(size)])
+            if self._framing == _LENGTH and size:
+                await self._send_file(file, size)
         finally:
             file.close()
         self._complete()
@@ -406,49 +372,55 @@ class RequestCycle:
             transport.write(chunk)
             left -= len(chunk)
 
-    def _final_headers(self, known_length: int | None) -> list[tuple[bytes, bytes]]:
-        """The app's headers plus our Content-Length, Server, Date and Connection."""
+    def _head_bytes(self, known_length: int | None) -> bytes:
+        """The response head, with the framing chosen (RFC 9112 §6.3) and our headers
+        added: Content-Length, Transfer-Encoding, Server, Date and Connection."""
         head = self._head
         assert head is not None
         headers = head.headers
         config = self.config
-        if (
-            head.content_length is None
-            and known_length is not None
-            and self.status not in (204, 304)
-            and (known_length or self.method != b"HEAD")
-        ):
-            headers.append((b"content-length", b"%d" % known_length))
+        status = self.status
+        if status in BODYLESS_STATUSES:
+            self._framing = _NO_BODY
+        elif head.content_length is not None:
+            self._framing = _LENGTH
+            self._remaining = head.content_length
+        elif known_length is not None:
+            self._framing = _LENGTH
+            self._remaining = known_length
+            # A HEAD response with no body says nothing of the length of the GET one.
+            if known_length or self.method != b"HEAD":
+                headers.append((b"content-length", b"%d" % known_length))
+        elif not self.http10:
+            self._framing = _CHUNKED
+            headers.append((b"transfer-encoding", b"chunked"))
+        else:
+            # A body of unknown length for an HTTP/1.0 client: its end is the close.
+            self._framing = _CLOSE_DELIMITED
+            if self.method != b"HEAD":
+                self.keep_alive = False
+        if self.method == b"HEAD":
+            self._framing = _NO_BODY
         if config.server_header and not head.has_server:
             headers.append((b"server", b"tornadoish"))
         if config.date_header and not head.has_date:
             headers.append((b"date", self.owner.date_header()))
-        if self.owner.conn.they_are_waiting_for_100_continue:
-            # The client holds its body back; the connection cannot be reused reliably.
+        if self.expect_continue:
+            # The client still holds its body back, waiting for a 100 that will not
+            # come: the connection cannot be reused reliably.
+            self.expect_continue = False
             self.keep_alive = False
-        if not head.close:
-            if not self.keep_alive:
-                headers.append((b"connection", b"close"))
-            elif self.http10:
-                # RFC 9112 §9.3 / Appendix C.2.2: an HTTP/1.0 client keeps the connection
-                # only when told so.
-                headers.append((b"connection", b"keep-alive"))
-        return headers
-
-    def _head_pieces(self, known_length: int | None) -> list[Any]:
-        """The response head as h11 frames it."""
-        headers = self._final_headers(known_length)
-        response = h11.Response(
-            status_code=self.status, headers=headers, reason=reason_phrase(self.status)
-        )
-        return self.owner.conn.send_with_data_passthrough(response) or []
-
-    def _raw_head(self) -> bytes:
-        """The head of a close-delimited response, written without h11 (see _send_body)."""
-        self.keep_alive = False
-        lines = [b"HTTP/1.1 %d %s" % (self.status, reason_phrase(self.status))]
-        lines.extend(name + b": " + value for name, value in self._final_headers(None))
-        return b"\r\n".join([*lines, b"", b""])
+        if head.close:
+            self.keep_alive = False
+        elif not self.keep_alive:
+            # The app's own Connection header (say "keep-alive") would contradict ours.
+            headers = [h for h in headers if h[0] != b"connection"]
+            headers.append((b"connection", b"close"))
+        elif self.http10:
+            # RFC 9112 §9.3 / Appendix C.2.2: an HTTP/1.0 client keeps the connection
+            # only when told so.
+            headers.append((b"connection", b"keep-alive"))
+        return response_head(status, headers)
 
     def log_access(self, status: int) -> None:
         """One access log line for this request, as its response goes on the wire."""

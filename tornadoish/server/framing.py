@@ -1,7 +1,10 @@
-"""Raw request framing, ahead of h11: limits and RFC 9112 framing rules (layer: server, pure).
+"""Request framing and parsing: raw bytes to request heads and body pieces (layer: server, pure).
 
-h11 parses HTTP/1.1; :class:`RequestFramer` sees every byte first and enforces what h11
-leaves to us. No asyncio, no sockets: bytes in, bytes and verdicts out.
+No asyncio, no sockets: bytes in, events out. :class:`RequestParser` is the whole
+receiving half of HTTP/1.1 for the connection protocol: request heads, limits, RFC 9112
+framing rules and chunked decoding. (It replaced h11 on this side: parsing the head
+once, here, where the limits had to look at it anyway, halved the server's cost per
+request; see the performance notes in ``protocol.py``.)
 """
 
 from __future__ import annotations
@@ -10,23 +13,24 @@ import re
 from collections import deque
 from typing import Final
 
-from tornadoish.server.parsing import RequestRejected
+from tornadoish.server.parsing import RequestHead, RequestRejected
 
-__all__ = [
-    "HTTP10_KEEP_ALIVE",
-    "HTTP10_KEEP_ALIVE_NO_HOST",
-    "MAX_CHUNK_LINE_BYTES",
-    "PLAIN_HEAD",
-    "RequestFramer",
-]
+__all__ = ["END_OF_MESSAGE", "MAX_CHUNK_LINE_BYTES", "Event", "RequestParser"]
 
-# Kinds of completed heads, in RequestFramer.head_kinds (one entry per head, in order).
-# h11 never keeps an HTTP/1.0 connection alive, so an HTTP/1.0 head asking for
-# keep-alive is handed to h11 as HTTP/1.1 (with an empty Host line when it had none);
-# the protocol restores the truth in the scope and frames the response for HTTP/1.0.
-PLAIN_HEAD: Final = 0
-HTTP10_KEEP_ALIVE: Final = 1
-HTTP10_KEEP_ALIVE_NO_HOST: Final = 2
+
+class _EndOfMessage:
+    """The request body is complete (trailers, if any, were read and ignored)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "END_OF_MESSAGE"
+
+
+END_OF_MESSAGE: Final = _EndOfMessage()
+# What RequestParser.events holds: a head, body bytes, the end of a message, or the
+# error that ends the stream (always last).
+Event = RequestHead | bytes | _EndOfMessage | RequestRejected
 
 # A chunk-size line is a hex number and optional extensions nobody uses. 4 KiB is far
 # more than any real client sends and keeps a stream of junk from growing a buffer.
@@ -36,16 +40,30 @@ MAX_CHUNK_LINE_BYTES: Final = 4096
 _REQUEST_LINE_SLACK: Final = 64
 # RFC 9112 §2.3 HTTP-version, with any number of digits so that "HTTP/10.0" gets 505.
 _VERSION_RE: Final = re.compile(rb"HTTP/[0-9]+\.[0-9]+")
+_TOKEN: Final = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
+# RFC 9112 §3 request-line (single spaces, an origin/absolute/authority/asterisk target
+# of visible ASCII) then RFC 9112 §5 field lines: a token name, a colon and a value free
+# of NUL, CR, LF, VT and FF (the characters RFC 9110 §5.5 forbids or h11 refuses), each
+# line ending in CRLF or a bare LF. One regex for the whole head: one pass in C.
+_HEAD_RE: Final = re.compile(
+    rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])\r?\n"
+    rb"(?:" + _TOKEN + rb":[^\x00\n\r\x0b\x0c]*\r?\n)*\r?\n"
+)
+_FIELD_LINE_RE: Final = re.compile(_TOKEN + rb":[^\x00\n\r\x0b\x0c]*\r?\n")
 # RFC 9112 §7.1: chunk-size [ chunk-ext ] with no CR or LF inside the extensions
 # (a bare CR there is read as a line end by some proxies: a smuggling vector).
 _CHUNK_LINE_RE: Final = re.compile(rb"([0-9A-Fa-f]{1,16})(;[^\r\n]*)?[ \t]*\r\n")
-# End of a head, as h11 finds it (LF or CRLF line ends).
+# End of a head (LF or CRLF line ends).
 _HEAD_END_RE: Final = re.compile(rb"\n\r?\n")
 _CONTENT_LENGTH_MAX_DIGITS: Final = 20
 # RFC 9110 §5.6.2 tchar: a request line starts with a method, which is a token; any
 # other first byte (a TLS ClientHello, binary junk) is refused without waiting for more.
 _TCHAR: Final = frozenset(
     b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
+# Header names that decide framing or connection handling: only these get a second look.
+_FRAMING_HEADERS: Final = frozenset(
+    (b"transfer-encoding", b"content-length", b"connection", b"host", b"expect", b"upgrade")
 )
 
 _HEAD: Final = 0
@@ -54,28 +72,31 @@ _CHUNK_LINE: Final = 2
 _CHUNK_DATA: Final = 3
 _CHUNK_CRLF: Final = 4
 _TRAILER: Final = 5
+# After an error or a request that closes the connection: later bytes are dropped.
 _STOPPED: Final = 6
 # After a request asking for a protocol upgrade: later bytes are held, unexamined, until
 # the protocol knows whether the switch happened (they may be WebSocket frames).
 _HELD: Final = 7
 
 
-class RequestFramer:
-    """Follows request boundaries over the raw byte stream, ahead of h11.
+class RequestParser:
+    """Turns the raw byte stream of one connection into request events.
 
-    h11 parses; this class only enforces what h11 leaves to us, and must see every byte
-    first: hard limits on head size, header count and URI length, RFC 9112 framing rules
-    (Transfer-Encoding + Content-Length, final coding chunked, no CR in chunk extensions),
-    505 for non-1.x versions, the body size limit, and the one leading CRLF that RFC 9112
-    §2.2 says to ignore (h11 would reject it).
+    :meth:`feed` appends to :attr:`events`, in stream order: a :class:`RequestHead`,
+    then body pieces (``bytes``, chunked coding removed), then :data:`END_OF_MESSAGE`;
+    again for each pipelined request. A request that breaks a rule ends the stream with
+    its :class:`RequestRejected` (the status to answer with); later bytes are dropped.
 
-    :meth:`feed` returns the bytes to hand to h11 and, once a request breaks a rule, the
-    :class:`RequestRejected` that applies after those bytes. After that the framer stops:
-    later bytes are dropped, since the connection will be closed. Heads are handed over
-    only once complete (h11 never buffers a partial head); bodies stream through.
+    Enforced here: hard limits on head size, header count and URI length; RFC 9112
+    request-line and field syntax; framing (Transfer-Encoding + Content-Length, final
+    coding chunked, no CR in chunk extensions, CRLF after chunk data); a single Host
+    header on HTTP/1.1; 505 for non-1.x versions; the body size limit; and the one
+    leading CRLF that RFC 9112 §2.2 says to ignore. Heads are parsed only once complete;
+    bodies stream through as they arrive.
     """
 
     __slots__ = (
+        "_after_message",
         "_head",
         "_head_seen",
         "_held",
@@ -83,9 +104,9 @@ class RequestFramer:
         "_line",
         "_remaining",
         "_state",
-        "_upgrade",
         "body_bytes",
-        "head_kinds",
+        "events",
+        "failed",
         "limit_body_bytes",
         "limit_head_bytes",
         "limit_header_count",
@@ -105,36 +126,49 @@ class RequestFramer:
         self.limit_uri_bytes = limit_uri_bytes
         self.limit_body_bytes = limit_body_bytes
         self._state = _HEAD
+        # Where the stream goes once the current message ends.
+        self._after_message = _HEAD
         self._head = bytearray()
         # Bytes of the current head seen so far, the skipped CRLF included.
         self._head_seen = 0
         self._held_cr = False
         self._held = bytearray()
-        self._upgrade = False
         self._line = bytearray()
         self._remaining = 0
         # Decoded body bytes of the current request (for the body limit).
         self.body_bytes = 0
-        # One PLAIN_HEAD / HTTP10_KEEP_ALIVE* entry per head handed over, oldest first.
-        self.head_kinds: deque[int] = deque()
+        self.events: deque[Event] = deque()
+        # True once a RequestRejected was queued.
+        self.failed = False
 
     @property
     def head_in_progress(self) -> bool:
         """True when part, not all, of a request head has arrived."""
         return self._state == _HEAD and self._head_seen > 0
 
-    def feed(self, data: bytes) -> tuple[bytes, RequestRejected | None]:
-        """Scan ``data``; return the bytes h11 may see and the error that follows them."""
+    @property
+    def stopped(self) -> bool:
+        """True when no further request will be parsed on this connection."""
+        return self._state == _STOPPED
+
+    @property
+    def holding(self) -> bool:
+        """True after an upgrade request: bytes are held until :meth:`resume` or
+        :meth:`take_held`."""
+        return self._state == _HELD
+
+    def feed(self, data: bytes) -> None:
+        """Parse ``data``, appending what it completes to :attr:`events`."""
         state = self._state
         if state == _STOPPED:
-            return b"", None
+            return
         if state == _HELD:
             self._held += data
-            return b"", None
+            return
         if self._held_cr:
             self._held_cr = False
             data = data[1:] if data[:1] == b"\n" else b"\r" + data
-        pieces: list[bytes] = []
+        events = self.events
         pos = 0
         end = len(data)
         error: RequestRejected | None = None
@@ -152,70 +186,63 @@ class RequestFramer:
                     if end - pos == 1 and data[pos] == 0x0D:
                         self._held_cr = True
                         self._head_seen = 1
-                        pos = end
                         break
-                taken, head, error = self._scan_head(data, pos)
+                taken, error = self._scan_head(data, pos)
                 if error is not None:
                     break
-                if head is not None:
-                    pieces.append(head)
                 pos += taken
-            elif state in (_BODY_LENGTH, _CHUNK_DATA, _CHUNK_CRLF):
+            elif state in (_BODY_LENGTH, _CHUNK_DATA):
                 take = min(self._remaining, end - pos)
-                pieces.append(data[pos : pos + take])
+                events.append(data[pos : pos + take] if take < end or pos else data)
                 pos += take
                 self._remaining -= take
                 if self._remaining == 0:
                     if state == _BODY_LENGTH:
                         self._end_message()
-                    elif state == _CHUNK_DATA:
-                        # The CRLF after chunk data: h11 checks its exact bytes.
-                        self._state = _CHUNK_CRLF
-                        self._remaining = 2
                     else:
-                        self._state = _CHUNK_LINE
+                        self._state = _CHUNK_CRLF
+                        self._line.clear()
+            elif state == _CHUNK_CRLF:
+                # The CRLF after chunk data, exactly (h11 0.16 and RFC 9112 §7.1).
+                take = min(2 - len(self._line), end - pos)
+                self._line += data[pos : pos + take]
+                pos += take
+                if len(self._line) == 2:
+                    if self._line != b"\r\n":
+                        error = RequestRejected(400, "Bad Request", "no CRLF after chunk data")
+                        break
+                    self._line.clear()
+                    self._state = _CHUNK_LINE
             else:  # a chunk-size line or a trailer line
                 newline = data.find(b"\n", pos)
                 stop = end if newline < 0 else newline + 1
                 self._line += data[pos:stop]
-                if newline < 0:
-                    if state == _CHUNK_LINE and len(self._line) > MAX_CHUNK_LINE_BYTES:
-                        error = RequestRejected(400, "Bad Request", "chunk line too long")
-                        break
-                    if state == _TRAILER and self._head_seen + len(self._line) > (
-                        self.limit_head_bytes
-                    ):
-                        error = RequestRejected(431, "Request Header Fields Too Large", "trailers")
-                        break
-                    pieces.append(data[pos:stop])
-                    pos = stop
-                else:
+                pos = stop
+                if newline >= 0:
                     error = self._line_done()
-                    if error is not None:
-                        break
-                    pieces.append(data[pos:stop])
-                    pos = stop
+                elif state == _CHUNK_LINE and len(self._line) > MAX_CHUNK_LINE_BYTES:
+                    error = RequestRejected(400, "Bad Request", "chunk line too long")
+                elif state == _TRAILER and self._head_seen + len(self._line) > (
+                    self.limit_head_bytes
+                ):
+                    error = RequestRejected(431, "Request Header Fields Too Large", "trailers")
+                if error is not None:
+                    break
             state = self._state
         if error is not None:
             self._state = _STOPPED
-        if not pieces:
-            return b"", error
-        return (pieces[0] if len(pieces) == 1 else b"".join(pieces)), error
+            self.failed = True
+            events.append(error)
 
-    @property
-    def holding(self) -> bool:
-        """True after an upgrade request: bytes are held until :meth:`resume` or
-        :meth:`take_held`."""
-        return self._state == _HELD
-
-    def resume(self) -> tuple[bytes, RequestRejected | None]:
-        """The upgrade did not happen: scan the held bytes as ordinary requests."""
+    def resume(self) -> None:
+        """The upgrade did not happen: parse the held bytes as ordinary requests."""
         if self._state != _HELD:
-            return b"", None
+            return
         held = bytes(self._held)
         self._held.clear()
         self._state = _HEAD
-        return self.feed(held) if held else (b"", None)
+        if held:
+            self.feed(held)
 
     def take_held(self) -> bytes:
         """The upgrade happened: the bytes after the request belong to the new protocol."""
@@ -225,23 +252,23 @@ class RequestFramer:
         return held
 
     def _end_message(self) -> None:
-        self._state = _HELD if self._upgrade else _HEAD
-        self._upgrade = False
+        self.events.append(END_OF_MESSAGE)
+        self._state = self._after_message
         self._head_seen = 0
         self.body_bytes = 0
 
-    def _scan_head(self, data: bytes, pos: int) -> tuple[int, bytes | None, RequestRejected | None]:
-        """Consume head bytes from ``data[pos:]``: how many, the complete head if any
-        (as h11 must see it), or the error."""
+    def _scan_head(self, data: bytes, pos: int) -> tuple[int, RequestRejected | None]:
+        """Consume head bytes from ``data[pos:]``: how many, or the error."""
         head = self._head
         if not head:
             if data[pos] not in _TCHAR:
-                return 0, None, RequestRejected(400, "Bad Request", "invalid request line")
+                return 0, RequestRejected(400, "Bad Request", "invalid request line")
             match = _HEAD_END_RE.search(data, pos)
             if match is not None:
                 taken = match.end() - pos
                 self._head_seen += taken
-                return (taken, *self._head_done(data[pos : match.end()]))
+                whole = data if pos == 0 and taken == len(data) else data[pos : match.end()]
+                return taken, self._head_done(whole)
             search_from = 0
         else:
             search_from = max(0, len(head) - 2)
@@ -252,93 +279,109 @@ class RequestFramer:
             taken = len(data) - pos
             self._head_seen += taken
             if self._head_seen > self.limit_head_bytes:
-                return taken, None, RequestRejected(431, "Request Header Fields Too Large")
+                return taken, RequestRejected(431, "Request Header Fields Too Large")
             if len(head) > self.limit_uri_bytes + _REQUEST_LINE_SLACK and b"\n" not in head:
-                return taken, None, RequestRejected(414, "URI Too Long")
-            return taken, None, None
+                return taken, RequestRejected(414, "URI Too Long")
+            return taken, None
         complete = bytes(head[: match.end()])
         taken = match.end() - already
         head.clear()
         self._head_seen += taken
-        return (taken, *self._head_done(complete))
+        return taken, self._head_done(complete)
 
-    def _head_done(self, head: bytes) -> tuple[bytes | None, RequestRejected | None]:
-        """Check a complete head, choose the body framing for what follows, and return
-        the head as h11 must see it (or the error)."""
+    def _head_done(self, head: bytes) -> RequestRejected | None:
+        """Parse and check a complete head, queue it and choose the body framing."""
         if self._head_seen > self.limit_head_bytes:
-            return None, RequestRejected(431, "Request Header Fields Too Large")
+            return RequestRejected(431, "Request Header Fields Too Large")
         lines = head.split(b"\n")
         del lines[-2:]
         parts = lines[0].rstrip(b"\r").split(b" ")
-        http_10 = False
         if len(parts) == 3:
-            target, version = parts[1], parts[2]
-            if len(target) > self.limit_uri_bytes:
-                return None, RequestRejected(414, "URI Too Long")
-            if version != b"HTTP/1.1":
-                if _VERSION_RE.fullmatch(version) and not (
-                    len(version) == 8 and version.startswith(b"HTTP/1.")
-                ):
-                    return None, RequestRejected(505, "HTTP Version Not Supported")
-                http_10 = version == b"HTTP/1.0"
+            if len(parts[1]) > self.limit_uri_bytes:
+                return RequestRejected(414, "URI Too Long")
+            version = parts[2]
+            if (
+                version != b"HTTP/1.1"
+                and _VERSION_RE.fullmatch(version)
+                and not (len(version) == 8 and version.startswith(b"HTTP/1."))
+            ):
+                return RequestRejected(505, "HTTP Version Not Supported")
         if len(lines) - 1 > self.limit_header_count:
-            return None, RequestRejected(431, "Request Header Fields Too Large", "too many")
-        codings: list[bytes] | None = None
-        lengths: list[bytes] | None = None
-        connection: set[bytes] = set()
-        has_host = upgrade = False
-        for line in lines[1:]:
-            first = line[:1]
-            if first in (b" ", b"\t"):
+            return RequestRejected(431, "Request Header Fields Too Large", "too many")
+        match = _HEAD_RE.fullmatch(head)
+        if match is None:
+            if any(line[:1] in (b" ", b"\t") for line in lines[1:]):
                 # RFC 9112 §5.2: obs-fold may be rejected; folded framing headers are a
                 # smuggling favourite, so reject all of it.
-                return None, RequestRejected(400, "Bad Request", "obsolete line folding")
-            if first in (b"t", b"T"):
-                name, _, value = line.partition(b":")
-                if name.lower() == b"transfer-encoding":
-                    codings = codings or []
-                    codings.extend(value.split(b","))
-            elif first in (b"c", b"C"):
-                name, _, value = line.partition(b":")
-                name = name.lower()
+                return RequestRejected(400, "Bad Request", "obsolete line folding")
+            return RequestRejected(400, "Bad Request", f"invalid request head {head[:80]!r}")
+        method, target, version = match.groups()
+        # Any HTTP/1.x after 1.0 speaks 1.1 (RFC 9110 §2.5: minor versions are compatible).
+        http_11 = version != b"1.0"
+        if http_11:
+            version = b"1.1"
+        headers: list[tuple[bytes, bytes]] = []
+        codings: list[bytes] | None = None
+        lengths: list[bytes] | None = None
+        connection: list[bytes] | None = None
+        hosts = 0
+        expect_continue = upgrade = False
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            name = name.lower()
+            value = value.strip(b" \t\r")
+            headers.append((name, value))
+            if name in _FRAMING_HEADERS:
                 if name == b"content-length":
                     lengths = lengths or []
                     lengths.extend(value.split(b","))
-                elif http_10 and name == b"connection":
-                    connection.update(t.strip(b" \t\r").lower() for t in value.split(b","))
-            elif http_10 and first in (b"h", b"H"):
-                has_host = has_host or line.partition(b":")[0].lower() == b"host"
-            elif first in (b"u", b"U"):
-                upgrade = upgrade or line.partition(b":")[0].lower() == b"upgrade"
-        self._upgrade = upgrade
+                elif name == b"host":
+                    hosts += 1
+                elif name == b"transfer-encoding":
+                    codings = codings or []
+                    codings.extend(value.split(b","))
+                elif name == b"connection":
+                    connection = connection or []
+                    connection.extend(t.strip(b" \t").lower() for t in value.split(b","))
+                elif name == b"expect":
+                    expect_continue = value.lower() == b"100-continue"
+                else:
+                    upgrade = True
+        if http_11 and hosts != 1:
+            # RFC 9112 §3.2: exactly one Host in an HTTP/1.1 request.
+            detail = "no Host header" if not hosts else "more than one Host header"
+            return RequestRejected(400, "Bad Request", detail)
+        if connection is None:
+            keep_alive = http_11
+        elif http_11:
+            keep_alive = b"close" not in connection
+        else:
+            # RFC 9112 §9.3: an HTTP/1.0 client that asks for keep-alive may get it.
+            keep_alive = b"keep-alive" in connection and b"close" not in connection
         if codings is not None:
-            error = self._chunked_framing(codings, lengths is not None, http_10)
+            error = self._chunked_framing(codings, lengths is not None, http_11)
         elif lengths is not None:
             error = self._length_framing(lengths)
         else:
-            self._end_message()
             error = None
         if error is not None:
-            return None, error
-        if b"keep-alive" in connection and b"close" not in connection:
-            headers = [line.rstrip(b"\r") for line in lines[1:]]
-            if not has_host:
-                headers.append(b"Host: ")
-            self.head_kinds.append(HTTP10_KEEP_ALIVE if has_host else HTTP10_KEEP_ALIVE_NO_HOST)
-            return b"\r\n".join(
-                [b"%s %s HTTP/1.1" % (parts[0], parts[1]), *headers, b"", b""]
-            ), None
-        self.head_kinds.append(PLAIN_HEAD)
-        return head, None
+            return error
+        self.events.append(
+            RequestHead(method, target, version, headers, keep_alive, expect_continue, upgrade)
+        )
+        self._after_message = _HELD if upgrade else _HEAD if keep_alive else _STOPPED
+        if codings is None and self._state == _HEAD:
+            self._end_message()
+        return None
 
     def _chunked_framing(
-        self, raw_codings: list[bytes], has_length: bool, http_10: bool
+        self, raw_codings: list[bytes], has_length: bool, http_11: bool
     ) -> RequestRejected | None:
         if has_length:
             # RFC 9112 §6.1: Transfer-Encoding with Content-Length is a smuggling
             # signature; answer 400, then close.
             return RequestRejected(400, "Bad Request", "Transfer-Encoding with Content-Length")
-        if http_10:
+        if not http_11:
             # RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
             return RequestRejected(400, "Bad Request", "Transfer-Encoding in HTTP/1.0")
         codings = [c.partition(b";")[0].strip(b" \t\r").lower() for c in raw_codings]
@@ -370,9 +413,7 @@ class RequestFramer:
         length = int(value)
         if limit is not None and length > limit:
             return RequestRejected(413, "Content Too Large")
-        if length == 0:
-            self._end_message()
-        else:
+        if length:
             self._state = _BODY_LENGTH
             self._remaining = length
         return None
@@ -386,6 +427,8 @@ class RequestFramer:
                 return RequestRejected(431, "Request Header Fields Too Large", "trailers")
             if line in (b"\r\n", b"\n"):
                 self._end_message()
+            elif not _FIELD_LINE_RE.fullmatch(line):
+                return RequestRejected(400, "Bad Request", f"invalid trailer {line[:40]!r}")
             return None
         match = _CHUNK_LINE_RE.fullmatch(line)
         if match is None:

@@ -1,9 +1,10 @@
 """Pure HTTP/1.1 decisions for the server: scopes, response heads, errors (layer: server).
 
 Nothing here touches a socket, a transport or asyncio: values in, values out. The
-connection protocol (``protocol.py``) turns each ``h11.Request`` into a scope with
-:func:`build_scope` and checks every ``http.response.start`` with
-:func:`validate_response_start`; raw framing lives in ``framing.py``.
+connection protocol (``protocol.py``) turns each :class:`RequestHead` (parsed in
+``framing.py``) into a scope with :func:`build_scope`, checks every
+``http.response.start`` with :func:`validate_response_start` and writes heads with
+:func:`response_head`.
 """
 
 from __future__ import annotations
@@ -16,22 +17,22 @@ from http import HTTPStatus
 from typing import Any, Final, cast
 from urllib.parse import quote, unquote
 
-import h11
-
 from tornadoish.types import HTTPScope, Message
 
 __all__ = [
+    "BODYLESS_STATUSES",
     "DateHeader",
     "InvalidResponse",
+    "RequestHead",
     "RequestRejected",
     "ResponseHead",
-    "body_forbidden",
     "build_scope",
     "describe_client",
     "describe_request",
     "error_response",
     "forwarded_peer",
     "reason_phrase",
+    "response_head",
     "validate_response_start",
 ]
 
@@ -46,12 +47,27 @@ _CONTENT_LENGTH_MAX_DIGITS: Final = 20
 
 _REASONS: Final = {int(s): s.phrase.encode("ascii") for s in HTTPStatus}
 # Statuses whose responses never carry a body (RFC 9110 §6.4.1).
-_BODYLESS_STATUSES: Final = frozenset({204, 304})
+BODYLESS_STATUSES: Final = frozenset({204, 304})
 
 
 def reason_phrase(status: int) -> bytes:
     """The standard reason phrase for ``status``, or ``b""`` for an unregistered code."""
     return _REASONS.get(status, b"")
+
+
+@dataclasses.dataclass(slots=True)
+class RequestHead:
+    """A parsed and checked request head (header names lower-cased, values trimmed)."""
+
+    method: bytes
+    target: bytes
+    http_version: bytes  # b"1.1" or b"1.0"
+    headers: list[tuple[bytes, bytes]]
+    # Whether the client lets the connection be reused after this exchange.
+    keep_alive: bool = True
+    expect_continue: bool = False
+    # Whether the request carries an Upgrade header (the protocol decides what of it).
+    upgrade: bool = False
 
 
 class RequestRejected(Exception):
@@ -77,7 +93,7 @@ class InvalidResponse(RuntimeError):
 
 
 def build_scope(
-    request: h11.Request,
+    request: RequestHead,
     *,
     client: tuple[str, int] | None,
     server: tuple[str, int | None] | None,
@@ -253,9 +269,25 @@ def validate_response_start(message: Message) -> ResponseHead:
     return ResponseHead(status, headers, content_length, has_date, has_server, close)
 
 
-def body_forbidden(status: int, method: bytes) -> bool:
-    """True when a response to ``method`` with ``status`` must not carry a body."""
-    return method == b"HEAD" or status in _BODYLESS_STATUSES
+def response_head(status: int, headers: list[tuple[bytes, bytes]], reason: bytes = b"") -> bytes:
+    """The bytes of a response head; ``headers`` must have been checked already."""
+    lines = [_status_line(status, reason)]
+    for name, value in headers:
+        lines += (name, b": ", value, b"\r\n")
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+_STATUS_LINES: Final[dict[int, bytes]] = {}
+
+
+def _status_line(status: int, reason: bytes) -> bytes:
+    if reason:
+        return b"HTTP/1.1 %d %s\r\n" % (status, reason)
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = _STATUS_LINES[status] = b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))
+    return line
 
 
 # ---------------------------------------------------------------------------

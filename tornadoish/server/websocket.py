@@ -3,10 +3,10 @@
 The connection (:class:`~tornadoish.server.protocol.HTTPProtocol`) validates the
 opening handshake (``ws_handshake.py``), then hands the request to a
 :class:`WebSocketSession` and forwards the transport's events to it. The session runs
-the app: ``websocket.connect`` first; then ``websocket.accept`` (101 through the
-connection's ``h11.Connection``, then wsproto frames everything, starting with the
-bytes the framer held after the request), ``websocket.close`` (403) or
-``websocket.http.response.*`` (an ordinary HTTP response, through the request cycle).
+the app: ``websocket.connect`` first; then ``websocket.accept`` (the 101, then wsproto
+frames everything, starting with the bytes the parser held after the request),
+``websocket.close`` (403) or ``websocket.http.response.*`` (an ordinary HTTP response,
+through the request cycle).
 
 After the 101:
 
@@ -42,14 +42,18 @@ import logging
 from collections import deque
 from typing import Final, Protocol, cast
 
-import h11
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 from wsproto.extensions import Extension
 
 from tornadoish.server.config import ServerConfig
 from tornadoish.server.cycle import ClientDisconnected, CycleOwner, RequestCycle
-from tornadoish.server.parsing import InvalidResponse, describe_client, describe_request
+from tornadoish.server.parsing import (
+    InvalidResponse,
+    describe_client,
+    describe_request,
+    response_head,
+)
 from tornadoish.server.state import ServerState
 from tornadoish.server.ws_handshake import (
     PING_EVENT,
@@ -269,20 +273,13 @@ class WebSocketSession:
             headers.append((b"server", b"tornadoish"))
         if config.date_header and not accepted.has_date:
             headers.append((b"date", owner.date_header()))
-        try:
-            head = owner.conn.send(
-                h11.InformationalResponse(
-                    status_code=101, headers=headers, reason=b"Switching Protocols"
-                )
-            )
-        except h11.LocalProtocolError as exc:
-            raise InvalidResponse(f"invalid websocket.accept: {exc}") from None
+        head = response_head(101, headers, b"Switching Protocols")
         self._phase = _OPEN
         cycle = self.cycle
         cycle.status = 101
         cycle.wrote = True
         cycle.log_access(101)
-        owner.transport.write(head or b"")
+        owner.transport.write(head)
         self._deflate = accepted.deflate is not None
         self._control = accepted.control
         extensions: list[Extension] = [] if accepted.deflate is None else [accepted.deflate]

@@ -1,7 +1,7 @@
 """The WebSocket opening handshake: validation, scope, 101 headers (layer: server, pure).
 
 RFC 6455 §4.2: what makes a request a valid opening handshake, and what the server
-answers. No asyncio, no sockets: an ``h11.Request`` and an ASGI message in, values
+answers. No asyncio, no sockets: a parsed request head and an ASGI message in, values
 out. The connection (``protocol.py``) decides *when*; ``websocket.py`` runs the session.
 
 Which requests are handshakes: an HTTP/1.1 request whose ``Upgrade`` header lists the
@@ -142,7 +142,7 @@ def is_websocket_request(http_version: str, headers: Iterable[tuple[bytes, bytes
 def validate_handshake(method: bytes, headers: Iterable[tuple[bytes, bytes]]) -> Handshake:
     """Check an HTTP/1.1 websocket upgrade request (RFC 6455 §4.2.1).
 
-    ``headers`` are h11's (lower-case names). Raises :class:`HandshakeRejected`: 400
+    ``headers`` are the parser's (lower-case names). Raises :class:`HandshakeRejected`: 400
     for a malformed handshake, 426 (with the version we speak) for another version.
     """
     headers = list(headers)
