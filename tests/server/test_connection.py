@@ -227,6 +227,31 @@ async def test_idle_keep_alive_connection_is_closed_after_its_timeout(serve: Ser
 
 
 @pytest.mark.anyio
+async def test_keep_alive_timeout_counts_from_the_last_response(serve: ServeFn) -> None:
+    server = await serve(echo_app, timeout_keep_alive=1.0)
+    client = await server.connect()
+    await client.exchange(GET % 1)
+    await asyncio.sleep(0.6)
+    await client.exchange(GET % 2)
+    await asyncio.sleep(0.6)  # past the first response's deadline, not the second's
+    assert await client.alive()
+
+
+@pytest.mark.anyio
+async def test_a_new_head_after_keep_alive_gets_the_shorter_head_deadline(
+    serve: ServeFn,
+) -> None:
+    server = await serve(echo_app, timeout_keep_alive=30, timeout_request_head=0.3)
+    client = await server.connect()
+    await client.exchange(GET % 1)
+    started = asyncio.get_running_loop().time()
+    client.send(b"GET / HTTP/1.1\r\n")
+    reply = await client.reply()
+    assert reply.status == 408
+    assert asyncio.get_running_loop().time() - started < 5
+
+
+@pytest.mark.anyio
 async def test_body_silence_while_the_app_waits_gets_408_and_a_disconnect(
     serve: ServeFn,
 ) -> None:

@@ -133,25 +133,26 @@ async def test_connection_lost_cancels_every_timer() -> None:
         await hello(scope, receive, send)
 
     protocol, _ = make_protocol(app)
-    head_timer = protocol.timers.head
-    assert head_timer is not None
+    timers = protocol.timers
+    deadlines = [timers.idle_deadline]
+    idle_timer = timers.idle
+    assert idle_timer is not None
     protocol.data_received(GET)
     await settle(protocol)
-    assert head_timer.cancelled()
-    keep_alive_timer = protocol.timers.keep_alive
-    assert keep_alive_timer is not None
+    deadlines.append(timers.idle_deadline)
     protocol.data_received(b"POST /wait HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n")
-    assert keep_alive_timer.cancelled()
+    deadlines.append(timers.idle_deadline)
+    assert deadlines == ["head", "keep-alive", None]
     async with asyncio.timeout(WAIT):
         await waiting.wait()
     await asyncio.sleep(0)
-    body_timer = protocol.timers.body
+    body_timer = timers.body
     assert body_timer is not None
     protocol.connection_lost(ConnectionResetError())
     assert body_timer.cancelled()
-    assert protocol.timers.head is None
-    assert protocol.timers.keep_alive is None
-    assert protocol.timers.body is None
+    assert idle_timer.cancelled()
+    assert timers.idle is None
+    assert timers.body is None
     await settle(protocol)
 
 

@@ -10,9 +10,15 @@ protocol calls in ``connection_lost`` whatever the cause, and when it closes):
 * body (``timeout_body``): silence while the app waits in ``receive()``;
 * linger (:data:`LINGER_SECONDS`): how long a lingering close discards input.
 
-Each handle is None when not armed. What a deadline does when it passes is the
-protocol's business: it passes the callbacks (a passed keep-alive deadline and the end
-of a lingering close both just close the connection).
+What a deadline does when it passes is the protocol's business: it passes the callbacks
+(a passed keep-alive deadline and the end of a lingering close both just close the
+connection).
+
+The head and keep-alive deadlines share one loop handle, re-armed lazily: between two
+keep-alive requests only the deadline (a float) moves, and when the handle fires early
+it re-arms itself for the deadline then current. A busy connection thus schedules about
+one timer per timeout period instead of two ``call_later`` and two cancellations per
+request (~7% of the server's time per request before).
 """
 
 from __future__ import annotations
@@ -31,12 +37,18 @@ __all__ = ["LINGER_SECONDS", "ConnectionTimers"]
 # long, then close (a "lingering close").
 LINGER_SECONDS: Final = 1.0
 
+_NONE: Final = 0
+_HEAD: Final = 1
+_KEEP_ALIVE: Final = 2
+_KIND_NAMES: Final = (None, "head", "keep-alive")
+
 
 class ConnectionTimers:
     """The head, keep-alive, body and linger deadlines of one connection.
 
-    The head, keep-alive and body handles are cleared (set to None) just before their
-    callback runs; the linger callback is the close itself, which cancels every timer.
+    ``idle`` is the loop handle behind the head and keep-alive deadlines, ``body`` and
+    ``linger`` their own; each is None when not scheduled. The linger callback is the
+    close itself, which cancels every timer.
     """
 
     loop: asyncio.AbstractEventLoop
@@ -54,43 +66,45 @@ class ConnectionTimers:
         self._on_body = on_body
         # The keep-alive deadline and the end of a lingering close both just close.
         self._close = close
-        self.head: asyncio.TimerHandle | None = None
-        self.keep_alive: asyncio.TimerHandle | None = None
+        # Which of the head and keep-alive deadlines runs, and until when (loop time).
+        self._idle_kind = _NONE
+        self._idle_deadline = 0.0
+        self.idle: asyncio.TimerHandle | None = None
         self.body: asyncio.TimerHandle | None = None
         self.linger: asyncio.TimerHandle | None = None
+
+    @property
+    def idle_deadline(self) -> str | None:
+        """``"head"`` or ``"keep-alive"``: the idle deadline that runs, if any."""
+        return _KIND_NAMES[self._idle_kind]
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """The connection opened: the head deadline runs from now."""
         self.loop = loop
-        self.head = loop.call_later(self.config.timeout_request_head, self._head_passed)
+        self._arm_idle(_HEAD, self.config.timeout_request_head)
 
     def head_started(self) -> None:
         """Bytes arrived: if the connection was idle between requests, this is the first
         byte of a new request head and the absolute head deadline starts now."""
-        if self.keep_alive is not None:
-            self.keep_alive.cancel()
-            self.keep_alive = None
-            self.head = self.loop.call_later(self.config.timeout_request_head, self._head_passed)
+        if self._idle_kind == _KEEP_ALIVE:
+            self._arm_idle(_HEAD, self.config.timeout_request_head)
 
     def arm_idle(self, *, head_in_progress: bool) -> None:
         """No request in flight: a head deadline if part of a head is in, else keep-alive."""
-        if self.head is not None or self.keep_alive is not None:
+        if self._idle_kind != _NONE:
             return
         if head_in_progress:
-            self.head = self.loop.call_later(self.config.timeout_request_head, self._head_passed)
+            self._arm_idle(_HEAD, self.config.timeout_request_head)
         else:
-            self.keep_alive = self.loop.call_later(
-                self.config.timeout_keep_alive, self._keep_alive_passed
-            )
+            self._arm_idle(_KEEP_ALIVE, self.config.timeout_keep_alive)
 
     def cancel_idle(self) -> None:
-        """A request head is complete: neither the head nor the keep-alive deadline runs."""
-        if self.head is not None:
-            self.head.cancel()
-            self.head = None
-        if self.keep_alive is not None:
-            self.keep_alive.cancel()
-            self.keep_alive = None
+        """A request head is complete: neither the head nor the keep-alive deadline runs.
+
+        The handle stays scheduled (cheaper than cancelling it each request); when it
+        fires with no deadline running it does nothing.
+        """
+        self._idle_kind = _NONE
 
     def start_body(self) -> None:
         """The app waits for body bytes: arm the body deadline unless it runs already."""
@@ -108,19 +122,39 @@ class ConnectionTimers:
 
     def cancel(self) -> None:
         """Cancel every timer."""
-        self.cancel_idle()
+        self._idle_kind = _NONE
+        if self.idle is not None:
+            self.idle.cancel()
+            self.idle = None
         if self.linger is not None:
             self.linger.cancel()
             self.linger = None
         self.stop_body()
 
-    def _head_passed(self) -> None:
-        self.head = None
-        self._on_head()
+    def _arm_idle(self, kind: int, timeout: float) -> None:
+        deadline = self.loop.time() + timeout
+        self._idle_kind = kind
+        self._idle_deadline = deadline
+        handle = self.idle
+        if handle is not None:
+            if handle.when() <= deadline:
+                return  # it fires first and re-arms itself for the deadline
+            handle.cancel()
+        self.idle = self.loop.call_at(deadline, self._idle_fired)
 
-    def _keep_alive_passed(self) -> None:
-        self.keep_alive = None
-        self._close()
+    def _idle_fired(self) -> None:
+        self.idle = None
+        kind = self._idle_kind
+        if kind == _NONE:
+            return
+        if self.loop.time() < self._idle_deadline:
+            self.idle = self.loop.call_at(self._idle_deadline, self._idle_fired)
+            return
+        self._idle_kind = _NONE
+        if kind == _HEAD:
+            self._on_head()
+        else:
+            self._close()
 
     def _body_passed(self) -> None:
         self.body = None
