@@ -52,6 +52,8 @@ class CycleOwner(Protocol):
 
     transport: asyncio.Transport
     writing_paused: bool
+    # The request tasks still running, until each removes itself when its app returns.
+    tasks: dict[asyncio.Task[None], RequestCycle]
 
     def wait_writable(self) -> Awaitable[None]:
         """Resolve when the transport's write buffer drained below its high-water mark."""
@@ -97,6 +99,8 @@ class RequestCycle:
         expect_continue: bool = False,
     ) -> None:
         self.owner = owner
+        # The task running this cycle, once the owner has registered it in its tasks.
+        self.task: asyncio.Task[None] | None = None
         self.scope = scope
         self.config = config
         self.method = method
@@ -197,6 +201,10 @@ class RequestCycle:
                     )
                 self.failed = True
                 self.owner.response_failed(self)
+        finally:
+            # Cheaper than a done-callback on every request's task.
+            if self.task is not None:
+                self.owner.tasks.pop(self.task, None)
 
     # -- ASGI receive ------------------------------------------------------------------
 

@@ -44,6 +44,15 @@ _HOST_RE: Final = re.compile(
     rb"(?::[0-9]*)?"
 )
 _CONTENT_LENGTH_MAX_DIGITS: Final = 20
+# Response header names already found to be tokens, and their lower-case form: apps send
+# the same few names on every response. Bounded, so that an app inventing names (say
+# from user input) cannot grow it without limit; past the bound names are just checked.
+_CHECKED_NAMES: Final[dict[bytes, bytes]] = {}
+_CHECKED_NAMES_MAX: Final = 1024
+# Response headers the server reads as well as forwards (or drops).
+_SPECIAL_RESPONSE_HEADERS: Final = frozenset(
+    (b"transfer-encoding", b"content-length", b"date", b"server", b"connection")
+)
 
 _REASONS: Final = {int(s): s.phrase.encode("ascii") for s in HTTPStatus}
 # Statuses whose responses never carry a body (RFC 9110 §6.4.1).
@@ -234,39 +243,55 @@ def validate_response_start(message: Message) -> ResponseHead:
     headers: list[tuple[bytes, bytes]] = []
     content_length: int | None = None
     has_date = has_server = close = False
+    names = _CHECKED_NAMES
     for pair in raw_headers:
         try:
             name, value = pair
         except (TypeError, ValueError):
             raise InvalidResponse(f"response header must be a (name, value) pair: {pair!r}")
-        if not isinstance(name, bytes) or not isinstance(value, bytes):
+        lname = names.get(name) if type(name) is bytes else None
+        if lname is None:
+            lname = _check_name(name, pair)
+        if type(value) is not bytes and not isinstance(value, bytes):
             raise InvalidResponse(f"response header name and value must be bytes: {pair!r}")
-        if not _TOKEN_RE.fullmatch(name):
-            raise InvalidResponse(f"invalid response header name {name!r}")
-        if b"\r" in value or b"\n" in value or b"\x00" in value:
+        # Byte values, not one-byte strings: `13 in value` is a plain memchr, about
+        # ten times faster than `b"\r" in value` (which goes through substring search).
+        if 13 in value or 10 in value or 0 in value:
             raise InvalidResponse(f"response header {name!r} has CR, LF or NUL in its value")
-        lname = name.lower()
         value = value.strip(b" \t")
-        if lname == b"transfer-encoding":
-            continue
-        if lname == b"content-length":
-            if (
-                not value.isdigit()
-                or not value.isascii()
-                or len(value) > _CONTENT_LENGTH_MAX_DIGITS
-            ):
-                raise InvalidResponse(f"invalid response Content-Length {value!r}")
-            if content_length is not None and content_length != int(value):
-                raise InvalidResponse("conflicting response Content-Length headers")
-            content_length = int(value)
-        elif lname == b"date":
-            has_date = True
-        elif lname == b"server":
-            has_server = True
-        elif lname == b"connection":
-            close = close or b"close" in value.lower()
+        if lname in _SPECIAL_RESPONSE_HEADERS:
+            if lname == b"transfer-encoding":
+                continue
+            if lname == b"content-length":
+                if (
+                    not value.isdigit()
+                    or not value.isascii()
+                    or len(value) > _CONTENT_LENGTH_MAX_DIGITS
+                ):
+                    raise InvalidResponse(f"invalid response Content-Length {value!r}")
+                if content_length is not None and content_length != int(value):
+                    raise InvalidResponse("conflicting response Content-Length headers")
+                content_length = int(value)
+            elif lname == b"date":
+                has_date = True
+            elif lname == b"server":
+                has_server = True
+            else:
+                close = close or b"close" in value.lower()
         headers.append((lname, value))
     return ResponseHead(status, headers, content_length, has_date, has_server, close)
+
+
+def _check_name(name: object, pair: object) -> bytes:
+    """The lower-cased form of a response header name not seen before, or the error."""
+    if not isinstance(name, bytes):
+        raise InvalidResponse(f"response header name and value must be bytes: {pair!r}")
+    if not _TOKEN_RE.fullmatch(name):
+        raise InvalidResponse(f"invalid response header name {name!r}")
+    lname = name.lower()
+    if type(name) is bytes and len(_CHECKED_NAMES) < _CHECKED_NAMES_MAX:
+        _CHECKED_NAMES[name] = lname
+    return lname
 
 
 def response_head(status: int, headers: list[tuple[bytes, bytes]], reason: bytes = b"") -> bytes:

@@ -415,9 +415,9 @@ class HTTPProtocol(asyncio.Protocol):
         if request.upgrade and self._upgrade(request, cycle):
             return
         task = _start_task(self.loop, cycle.run(self.app))
-        if not task.done():
+        if not task.done():  # (an eager task may have finished already)
             self.tasks[task] = cycle
-            task.add_done_callback(self._task_done)
+            cycle.task = task
 
     def _upgrade(self, request: RequestHead, cycle: RequestCycle) -> bool:
         """Protocol upgrades: True if the request went to a websocket session (or was
