@@ -238,7 +238,9 @@ def validate_response_start(message: Message) -> ResponseHead:
     if not 200 <= status <= 599:
         raise InvalidResponse(f"response status must be 200-599, got {status!r}")
     raw_headers = message.get("headers", ())
-    if isinstance(raw_headers, str | bytes | dict) or not isinstance(raw_headers, Iterable):
+    if type(raw_headers) is not list and (  # a list: the usual case, no ABC check
+        isinstance(raw_headers, str | bytes | dict) or not isinstance(raw_headers, Iterable)
+    ):
         raise InvalidResponse(f"response headers must be an iterable of pairs: {raw_headers!r}")
     headers: list[tuple[bytes, bytes]] = []
     content_length: int | None = None
