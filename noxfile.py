@@ -35,6 +35,7 @@ TEST_DEPS = [
     "trio>=0.26",
     "httpx>=0.27",
     "tornado>=6.5,<7",
+    "h11>=0.16",  # the oracle of tests/server/test_parser_vs_h11.py
     "uvicorn>=0.30",
     "hypercorn>=0.17",
     "starlette>=0.40",
@@ -218,6 +219,7 @@ def _smoke_serve(python: str, workdir: Path) -> None:
 
 BENCH_DEPS = [
     "tornado>=6.5,<7",
+    "h11>=0.16",  # the oracle of tests/server/test_parser_vs_h11.py
     "uvicorn[standard]>=0.30",  # httptools for the fast uvicorn targets
     "starlette>=0.40",
     "matplotlib>=3.8",
