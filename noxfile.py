@@ -219,7 +219,6 @@ def _smoke_serve(python: str, workdir: Path) -> None:
 
 BENCH_DEPS = [
     "tornado>=6.5,<7",
-    "h11>=0.16",  # the oracle of tests/server/test_parser_vs_h11.py
     "uvicorn[standard]>=0.30",  # httptools for the fast uvicorn targets
     "starlette>=0.40",
     "matplotlib>=3.8",
