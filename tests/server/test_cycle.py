@@ -225,6 +225,50 @@ async def test_streamed_body_is_chunked_for_http_11(serve: ServeFn) -> None:
 
 
 @pytest.mark.anyio
+async def test_a_streamed_piece_reaches_the_client_while_the_app_still_waits(
+    serve: ServeFn,
+) -> None:
+    release = asyncio.Event()
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await send(start())
+        await send(body(b"first", more=True))
+        await release.wait()  # the piece must not wait for the next one
+        await send(body(b"second"))
+
+    server = await serve(app)
+    client = await server.connect()
+    client.send(GET)
+    async with asyncio.timeout(WAIT):
+        received = b""
+        while not received.endswith(b"5\r\nfirst\r\n"):
+            received += await client.reader.read(1024)
+    release.set()
+    async with asyncio.timeout(WAIT):
+        while not received.endswith(b"0\r\n\r\n"):
+            received += await client.reader.read(1024)
+    assert b"6\r\nsecond\r\n" in received
+
+
+@pytest.mark.anyio
+async def test_many_streamed_pieces_in_one_step_arrive_whole_and_in_order(
+    serve: ServeFn,
+) -> None:
+    pieces = [b"%05d" % i * 1000 for i in range(40)]  # 200 KB, past the coalescing bound
+
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await send(start())
+        for piece in pieces:
+            await send(body(piece, more=True))
+        await send(body())
+
+    server = await serve(app)
+    reply, closed = await server.exchange(GET)
+    assert reply.body == b"".join(pieces)
+    assert not closed
+
+
+@pytest.mark.anyio
 async def test_streamed_body_is_close_delimited_for_http_10(serve: ServeFn) -> None:
     app = replying(start(), body(b"a", more=True), body(b"bc"))
     server = await serve(app)

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable
-from typing import Any, BinaryIO, Final, Protocol, cast
+from typing import BinaryIO, Final, Protocol, cast
 
 from tornadoish.server.config import ServerConfig
 from tornadoish.server.parsing import (
@@ -36,6 +36,8 @@ access_log: Final = logging.getLogger("tornadoish.server.access")
 _FILE_CHUNK_BYTES: Final = 256 * 1024
 _DISCONNECT: Final = {"type": "http.disconnect"}
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+# Streamed body bytes held back to be written together (see RequestCycle._write).
+_COALESCE_BYTES: Final = 64 * 1024
 # How the response body is framed on the wire (RFC 9112 §6).
 _LENGTH: Final = 0
 _CHUNKED: Final = 1
@@ -130,6 +132,10 @@ class RequestCycle:
         self._framing = _NO_BODY
         # Body bytes still due under a Content-Length.
         self._remaining = 0
+        # Streamed pieces not yet handed to the transport (see _write).
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._write_scheduled = False
         self.status = 0
 
     # -- driven by the connection --------------------------------------------------
@@ -187,6 +193,7 @@ class RequestCycle:
                 return
             error_log.exception("exception in ASGI app for %s", describe_request(self.scope))
             self.failed = True
+            self._write_pending()  # what was sent goes out before the connection closes
             if not self.response_complete:
                 self.owner.response_failed(self)
         else:
@@ -200,6 +207,7 @@ class RequestCycle:
                         describe_request(self.scope),
                     )
                 self.failed = True
+                self._write_pending()
                 self.owner.response_failed(self)
         finally:
             # Cheaper than a done-callback on every request's task.
@@ -319,7 +327,7 @@ class RequestCycle:
                 raise InvalidResponse("response body shorter than its Content-Length")
             if framing == _CHUNKED:
                 out.append(b"0\r\n\r\n")
-        self._write(out)
+        self._write(out, final=not more)
         if not more:
             self._complete()
 
@@ -437,13 +445,37 @@ class RequestCycle:
                 '%s - "%s" %d', describe_client(self.scope), describe_request(self.scope), status
             )
 
-    def _write(self, pieces: list[Any]) -> None:
+    def _write(self, pieces: list[bytes], *, final: bool = True) -> None:
+        """Hand ``pieces`` to the transport: now if ``final``, else coalesced.
+
+        Each ``transport.write`` is a send() system call. A streaming app often sends
+        several pieces in one step of its task (a handler flushing in a loop), so
+        non-final pieces wait in ``_pending`` until the end of the current event-loop
+        iteration, or until :data:`_COALESCE_BYTES` pile up (so that a tight loop still
+        meets the transport's flow control), and leave together.
+        """
         if not pieces:
             return
         if not self.wrote:
             self.wrote = True
             self.log_access(self.status)
-        self.owner.transport.write(pieces[0] if len(pieces) == 1 else b"".join(pieces))
+        if final and not self._pending:
+            self.owner.transport.write(pieces[0] if len(pieces) == 1 else b"".join(pieces))
+            return
+        self._pending += pieces
+        self._pending_bytes += sum(map(len, pieces))
+        if final or self._pending_bytes >= _COALESCE_BYTES:
+            self._write_pending()
+        elif not self._write_scheduled:
+            self._write_scheduled = True
+            asyncio.get_running_loop().call_soon(self._write_pending)
+
+    def _write_pending(self) -> None:
+        self._write_scheduled = False
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self._pending_bytes = 0
+            self.owner.transport.write(b"".join(pending))
 
     def _complete(self) -> None:
         # A receive() still waiting for body bytes keeps waiting, now for the disconnect.
