@@ -14,10 +14,11 @@ writing heads directly made the raw-ASGI server ~3x faster; the conformance tabl
 
 Deadlines (request head, keep-alive, body, linger): see ``timers.py``.
 
-Pipelining: requests are answered in order and a request is not parsed while the one
-before it is in flight. Reading goes on meanwhile (so that a client that vanishes is
-noticed and its app gets ``http.disconnect``), but only until ``limit_buffered_bytes``
-of pipelined bytes or unread body wait; then reading pauses.
+Pipelining: requests are answered in order, one at a time: a pipelined request waits,
+parsed, in the parser's queue until the response before it is complete (an error found
+in it is answered then too). Reading goes on meanwhile (so that a client that vanishes
+is noticed and its app gets ``http.disconnect``), but only until
+``limit_buffered_bytes`` of pipelined bytes or unread body wait; then reading pauses.
 
 Half-close: an EOF after a complete request keeps the transport open until the response
 is written. The flip side: a client that closes its socket (FIN, not reset) while its
