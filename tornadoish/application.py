@@ -253,6 +253,9 @@ class Application:
     def _server_config(self, port: int, address: str, **options: Any) -> Any:
         from tornadoish.server.config import ServerConfig
 
+        # The app logs each request itself (tornadoish.access, Tornado's format): the
+        # server's own access line would repeat it.
+        options.setdefault("access_log", False)
         return ServerConfig(host=address, port=port, **options)
 
     def listen(self, port: int = 8888, address: str = "", **options: Any) -> Server:

@@ -261,7 +261,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AppImportError as exc:
         return _fail(str(exc), runner.EXIT_STARTUP_FAILED)
     _follow_supervisor()
-    return runner.run(app, config)
+    return runner.run(app, _one_access_log(app, config, silence=args.access_log is False))
+
+
+def _one_access_log(app: object, config: ServerConfig, *, silence: bool) -> ServerConfig:
+    """One access-log line per request, not two.
+
+    A tornadoish ``Application`` logs each request itself (``tornadoish.access``, in
+    Tornado's format, with the handler's timing); the server's own line would repeat
+    it, so for such an app the server's is off. ``--no-access-log`` silences both.
+    """
+    from tornadoish.application import Application
+
+    if silence:
+        logging.getLogger("tornadoish.access").setLevel(logging.CRITICAL + 1)
+    if isinstance(app, Application):
+        return dataclasses.replace(config, access_log=False)
+    return config
 
 
 def _follow_supervisor() -> None:

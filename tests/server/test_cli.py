@@ -211,6 +211,22 @@ def test_cli_serves_on_port_0_and_exits_0_on_sigterm(launch: type[ServerProcess]
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("quiet", [False, True])
+def test_cli_logs_one_access_line_per_request_for_a_tornadoish_app(
+    quiet: bool, launch: type[ServerProcess]
+) -> None:
+    options = ["--no-access-log"] if quiet else []
+    server = launch("examples.hello:app", "--port", "0", *options)
+    for _ in range(2):
+        assert httpx.get(server.url() + "/", timeout=PROCESS_WAIT).status_code == 200
+    server.send_signal(signal.SIGINT)
+    assert server.wait() == 0
+    # The framework's line (Tornado's format); never also the server's.
+    assert server.count(r"200 GET / \(127\.0\.0\.1\)") == (0 if quiet else 2)
+    assert "GET / HTTP/1.1" not in server.output
+
+
+@pytest.mark.slow
 def test_cli_serves_an_app_given_as_a_file_path(launch: type[ServerProcess]) -> None:
     server = launch("tests/server/apps.py:app", "--port", "0", "--no-access-log")
     assert httpx.get(server.url() + "/", timeout=PROCESS_WAIT).text == "hello"
