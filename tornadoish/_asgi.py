@@ -63,7 +63,8 @@ def request_and_routing_path(
     uri = raw + "?" + query.decode("latin-1") if query else raw
     headers = HTTPHeaders.from_asgi(scope["headers"])
     client = scope.get("client")
-    host = headers.get("Host")
+    host_values = headers._values.get("Host")  # (a normalized name: no lookup needed)
+    host = ",".join(host_values) if host_values else None
     if not host:
         server = scope.get("server")
         if server and server[1] is not None:
@@ -77,15 +78,17 @@ def request_and_routing_path(
     if proxies:
         remote_ip, forwarded_protocol = proxies.resolve(remote_ip, headers)
         protocol = forwarded_protocol or protocol
+    # Positional arguments: a keyword call costs notably more, on every request.
     request = HTTPServerRequest(
-        method=scope.get("method", "GET"),
-        uri=uri,
-        version="HTTP/" + scope.get("http_version", "1.1"),
-        headers=headers,
-        remote_ip=remote_ip,
-        protocol=protocol,
-        host=host,
-        root_path=root_path,
+        scope.get("method", "GET"),  # method
+        uri,
+        "HTTP/" + scope.get("http_version", "1.1"),  # version
+        headers,
+        b"",  # body
+        remote_ip,
+        protocol,
+        host,
+        root_path,
     )
     # Without a root_path, routing_path() is the raw path computed above.
     return request, routing_path(scope) if root_path else raw

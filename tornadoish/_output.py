@@ -44,6 +44,7 @@ _REASON_PHRASE_RE = re.compile(r"[\t \x21-\x7e\x80-\xff]+")
 # An entity-tag as it appears in If-None-Match (RFC 9110 §8.8.3).
 _ETAG_RE = re.compile(r'\*|(?:W/)?"[^"]*"')
 NO_BODY_STATUSES = frozenset((204, 304))
+_ETAG_METHODS = frozenset(("GET", "HEAD"))
 _REPRESENTATION_HEADERS = ("Content-Encoding", "Content-Language", "Content-Type")
 
 HeaderValue = str | bytes | int | datetime.datetime
@@ -79,6 +80,8 @@ def _checked_header_name(name: object) -> str:
 
 def _default_etag(body_parts: list[bytes]) -> str:
     """What the default ``compute_etag()`` returns for this body."""
+    if len(body_parts) == 1:  # the usual body: one write(), hashed in one call
+        return '"' + hashlib.sha1(body_parts[0]).hexdigest() + '"'
     hasher = hashlib.sha1()
     for part in body_parts:
         hasher.update(part)
@@ -123,7 +126,7 @@ class OutputMixin(CookiesMixin):
     def clear(self) -> None:
         """Reset headers (to the defaults), status and the unsent body."""
         self._headers = HTTPHeaders()
-        self._headers["Content-Type"] = "text/html; charset=UTF-8"
+        self._headers._values["Content-Type"] = ["text/html; charset=UTF-8"]  # a known name
         self.set_default_headers()
         self._write_buffer: list[bytes] = []
         self._status_code = 200
@@ -204,6 +207,9 @@ class OutputMixin(CookiesMixin):
         if self._finished:
             raise RuntimeError("Cannot write() after finish()")
         value: object = chunk  # checked at run time: untyped callers pass anything
+        if type(value) is bytes:  # the usual chunk: no further checks
+            self._write_buffer.append(value)
+            return
         if isinstance(value, dict | list):
             value = self._encode_json(value)
             self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -234,21 +240,15 @@ class OutputMixin(CookiesMixin):
             raise RuntimeError("finish() called twice")
         if chunk is not None:
             self.write(chunk)
+        request = self.request
         if not self._headers_written:
             # The keys of _values are normalized names: looked up directly, they skip
             # HTTPHeaders' normalization on this per-request path.
             headers = self._headers._values
-            request = self.request
-            if (
-                self._status_code == 200
-                and request.method in ("GET", "HEAD")
-                and "Etag" not in headers
-            ):
+            status = self._status_code
+            if status == 200 and request.method in _ETAG_METHODS and "Etag" not in headers:
                 cls = type(self)
-                if (
-                    cls.compute_etag is OutputMixin.compute_etag
-                    and cls.set_etag_header is OutputMixin.set_etag_header
-                ):
+                if cls.compute_etag is _COMPUTE_ETAG and cls.set_etag_header is _SET_ETAG_HEADER:
                     # What set_etag_header() would do, minus set_header()'s checks,
                     # which a quoted hex digest always passes.
                     headers["Etag"] = [_default_etag(self._write_buffer)]
@@ -256,12 +256,12 @@ class OutputMixin(CookiesMixin):
                     self.set_etag_header()
                 # The default check is False without If-None-Match: skip the call.
                 if (
-                    cls.check_etag_header is not OutputMixin.check_etag_header
+                    cls.check_etag_header is not _CHECK_ETAG_HEADER
                     or "If-None-Match" in request.headers
                 ) and self.check_etag_header():
                     self._write_buffer = []
                     self.set_status(304)
-            status = self._status_code
+                    status = 304
             if status in NO_BODY_STATUSES or 100 <= status < 200:
                 if self._write_buffer:
                     raise RuntimeError(f"Cannot send body with status code HTTP{status}")
@@ -269,10 +269,11 @@ class OutputMixin(CookiesMixin):
                     self.clear_header(name)
             elif "Content-Length" not in headers:
                 # An int we computed: nothing for set_header() to check.
-                headers["Content-Length"] = [str(sum(map(len, self._write_buffer)))]
+                buffer = self._write_buffer
+                size = len(buffer[0]) if len(buffer) == 1 else sum(map(len, buffer))
+                headers["Content-Length"] = [str(size)]
         self._queue_buffered(last=True)
         self._finished = True
-        request = self.request
         if request._finish_time is None:
             request._finish_time = time.time()
         return _SendAwaitable(self)
@@ -289,13 +290,13 @@ class OutputMixin(CookiesMixin):
                 body = self._gzip.first(self._status_code, self._headers, body, last)
             if self.request.method == "HEAD":
                 body = b""
-            raw_headers: list[tuple[bytes, bytes]] = []
-            for name, values in self._headers._values.items():
-                raw_name = _RAW_NAMES.get(name) or _raw_header_name(name)
-                for value in values:
-                    raw_headers.append((raw_name, value.encode("latin-1")))
+            raw_headers = [
+                (_RAW_NAMES.get(name) or _raw_header_name(name), value.encode("latin-1"))
+                for name, values in self._headers._values.items()
+                for value in values
+            ]
             if self._new_cookie:
-                raw_headers.extend(self._set_cookie_headers())
+                raw_headers += self._set_cookie_headers()
             self._queue.append((self._status_code, raw_headers, body, not last))
             return
         if self._gzip is not None:
@@ -319,10 +320,13 @@ class OutputMixin(CookiesMixin):
         responder = self._responder
         if responder is None:
             raise RuntimeError("this handler is not attached to a request being served")
+        queue = self._queue
+        if not queue:
+            return
         self._sending = True
         try:
-            while self._queue:
-                status, headers, body, more = self._queue.pop(0)
+            while queue:
+                status, headers, body, more = queue.pop(0)
                 if headers is None:
                     await responder.body(body, more)
                 elif not more and self._body_path is None:
@@ -335,7 +339,7 @@ class OutputMixin(CookiesMixin):
                         await responder.body(body, more)
         except _asgi.ClientGone:
             self._client_gone = True
-            self._queue.clear()
+            queue.clear()
             raise
         finally:
             self._sending = False
@@ -407,3 +411,9 @@ class OutputMixin(CookiesMixin):
             return True
         bare = etag.removeprefix("W/")
         return any(candidate.removeprefix("W/") == bare for candidate in candidates)
+
+
+# The defaults finish() compares a handler's methods with, to skip calling them.
+_COMPUTE_ETAG = OutputMixin.compute_etag
+_SET_ETAG_HEADER = OutputMixin.set_etag_header
+_CHECK_ETAG_HEADER = OutputMixin.check_etag_header

@@ -239,8 +239,13 @@ class SecurityMixin(ArgumentsMixin, CookiesMixin):
         check the XSRF token and cross-origin protection when enabled. Returns what to
         await, or None when everything was done synchronously (no coroutine per
         request for the usual handler)."""
-        if self._current_user is _UNSET and _has_async_user_lookup(type(self)):
-            return self._resolve_security_async()
+        if self._current_user is _UNSET:
+            cls = type(self)
+            is_async = _async_user_lookup.get(cls)
+            if is_async is None:
+                is_async = _has_async_user_lookup(cls)
+            if is_async:
+                return self._resolve_security_async()
         if self.request.method not in _XSRF_SAFE_METHODS:
             self._check_unsafe_request()
         return None

@@ -66,17 +66,20 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     def __init__(self, *args: Any, **kwargs: str) -> None:
         self._values: dict[str, list[str]] = {}
+        if not args and not kwargs:
+            return  # every request makes empty ones: the rest is skipped
         if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
             for name, value in args[0].get_all():
                 self.add(name, value)
-        elif args or kwargs:  # every request makes empty ones: skip update()'s machinery
+        else:
             self.update(*args, **kwargs)
 
     @classmethod
     def from_asgi(cls, raw: Iterable[tuple[bytes, bytes]]) -> HTTPHeaders:
         """Build from ASGI ``headers`` (latin-1 bytes pairs, RFC 9110 §5.5)."""
-        headers = cls()
-        values = headers._values
+        headers = cls.__new__(cls)  # what __init__ would do for no arguments, minus the call
+        values: dict[str, list[str]] = {}
+        headers._values = values
         for raw_name, raw_value in raw:
             try:
                 name = _ASGI_NAMES[raw_name]

@@ -73,15 +73,16 @@ class HTTPServerRequest:
         self.path = path
         self.query = query
         self._start_time = time.time()
-        self._finish_time: float | None = None
-        self._query_arguments: dict[str, list[bytes]] | None = None
-        self._body_arguments: dict[str, list[bytes]] | None = None
-        self._files: dict[str, list[HTTPFile]] | None = None
-        self._arguments: dict[str, list[bytes]] | None = None
-        self._cookies: http.cookies.SimpleCookie | None = None
 
-    # Made on first use: most requests never look at them. The framework reads the
-    # private fields, where None means "as derived from the public ones".
+    # Made on first use: most requests never look at them (class-level None until then
+    # spares __init__ the writes). The framework reads the private fields, where None
+    # means "not made yet".
+    _finish_time: float | None = None
+    _query_arguments: dict[str, list[bytes]] | None = None
+    _body_arguments: dict[str, list[bytes]] | None = None
+    _files: dict[str, list[HTTPFile]] | None = None
+    _arguments: dict[str, list[bytes]] | None = None
+    _cookies: http.cookies.SimpleCookie | None = None
     _host_name: str | None = None
     _connection: RequestConnection | None = None
 

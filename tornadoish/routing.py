@@ -174,13 +174,41 @@ def _unquote_group(value: str | None) -> bytes | None:
 RuleInput = URLSpec | Sequence[Any]
 
 
-class Router:
-    """An ordered list of URL rules; ``find(path)`` returns the first match or None."""
+# A pattern that is a plain path: no regex syntax but escaped punctuation, then "$".
+_LITERAL_PATTERN_RE = re.compile(r"((?:[^\\.^$*+?{}\[\]|()]|\\[^A-Za-z0-9])*)\$")
+_ESCAPE_RE = re.compile(r"\\(.)")
 
-    __slots__ = ("rules",)
+
+def _literal_path(regex: re.Pattern[str]) -> str | None:
+    """``/about$`` -> ``/about``: the path a literal pattern matches; None for a real
+    regular expression (or one compiled with flags)."""
+    if regex.flags & ~re.UNICODE:
+        return None
+    literal = _LITERAL_PATTERN_RE.fullmatch(regex.pattern)
+    return None if literal is None else _ESCAPE_RE.sub(r"\1", literal.group(1))
+
+
+class Router:
+    """An ordered list of URL rules; ``find(path)`` returns the first match or None.
+
+    The rules are fixed at construction (a table for literal paths is built from them).
+    """
+
+    __slots__ = ("_exact", "rules")
 
     def __init__(self, rules: Iterable[RuleInput] = ()) -> None:
         self.rules: list[URLSpec] = [make_spec(rule) for rule in rules]
+        # Paths that literal patterns (r"/", r"/about") match, mapped to the rule that
+        # wins for them, found here once by the usual first-match scan: a dict lookup
+        # then answers them. Any other path, "/about\n" included, takes the scan.
+        self._exact: dict[str, URLSpec] = {}
+        for spec in self.rules:
+            literal = _literal_path(spec.regex)
+            if literal is None or literal in self._exact:
+                continue
+            winner = next(rule for rule in self.rules if rule.regex.match(literal))
+            if not winner.regex.groups:
+                self._exact[literal] = winner
 
     def find(self, path: str) -> RouteMatch | None:
         """The first rule matching the raw ``path`` with its groups, or None."""
@@ -192,6 +220,9 @@ class Router:
     ) -> tuple[URLSpec, list[bytes | None], dict[str, bytes | None]] | None:
         """As :meth:`find`, as a plain tuple ``(spec, path_args, path_kwargs)``: what
         the application uses on every request."""
+        exact = self._exact.get(path)
+        if exact is not None:
+            return exact, [], {}
         for spec in self.rules:
             match = spec.regex.match(path)
             if match is None:
