@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import enum
+import json
+import math
+import re
 from typing import Any
 
 import pytest
@@ -127,6 +131,40 @@ def test_url_unescape_replaces_invalid_utf8(plus: bool) -> None:
 )
 def test_json_encode_is_safe_inside_a_script_element(value: Any, expected: str) -> None:
     assert json_encode(value) == expected
+
+
+class _Level(enum.IntEnum):
+    HIGH = 3
+
+
+def _circular() -> list[Any]:
+    loop: list[Any] = []
+    loop.append(loop)
+    return loop
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": [1, 2.5, None, True, False], "b": {"c": []}},
+        [math.nan, math.inf, -math.inf, -0.0, 10**30],
+        {1: "int key", 2.5: "float key", False: "bool key", None: "null key"},
+        [_Level.HIGH, {"level": _Level.HIGH}],
+        ("a tuple", "é\u2028"),
+        "a bare string",
+    ],
+)
+def test_json_encode_is_json_dumps_with_defaults(value: Any) -> None:
+    # json_encode skips json.dumps' Python layers: the output must not change.
+    assert json_encode(value) == json.dumps(value).replace("</", "<\\/")
+
+
+@pytest.mark.parametrize("value", [{"a": object()}, {(1, 2): 1}, _circular()])
+def test_json_encode_fails_as_json_dumps_does(value: Any) -> None:
+    with pytest.raises((TypeError, ValueError)) as expected:
+        json.dumps(value)
+    with pytest.raises(type(expected.value), match=re.escape(str(expected.value))):
+        json_encode(value)
 
 
 def test_json_encode_output_decodes_to_the_same_value() -> None:

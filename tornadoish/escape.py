@@ -76,7 +76,27 @@ def url_unescape(value: str | bytes, encoding: str | None = "utf-8", plus: bool 
 def json_encode(value: Any) -> str:
     """JSON-encode ``value`` so the result is safe inside an HTML ``<script>`` element."""
     # "</" could close a surrounding <script> element; "<\/" means the same to JSON.
-    return json.dumps(value).replace("</", "<\\/")
+    return _dumps(value).replace("</", "<\\/")
+
+
+# json.dumps(value) with its default arguments, minus its Python layers (dumps(),
+# encode(), iterencode()), which cost more than encoding a small document: the C
+# encoder json.dumps itself ends up in, made with the arguments it passes. A fresh
+# `markers` dict each time keeps the circular-reference check. Without the C
+# accelerator (other Pythons), json.dumps itself.
+_json_default = json.JSONEncoder().default
+try:
+    from json.encoder import c_make_encoder as _c_make_encoder  # type: ignore[attr-defined]
+    from json.encoder import encode_basestring_ascii as _encode_ascii
+except ImportError:  # pragma: no cover - CPython has the accelerator
+    _c_make_encoder = None
+
+
+def _dumps(value: Any) -> str:
+    if _c_make_encoder is None:  # pragma: no cover - CPython has the accelerator
+        return json.dumps(value)
+    encode = _c_make_encoder({}, _json_default, _encode_ascii, None, ": ", ", ", False, False, True)
+    return "".join(encode(value, 0))
 
 
 def json_decode(value: str | bytes) -> Any:
