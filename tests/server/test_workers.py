@@ -78,7 +78,9 @@ def test_two_workers_serve_and_shut_down_cleanly_on_sigterm(
     server = launch("tests.server.apps:app", "--port", "0", "--workers", "2", "--no-access-log")
     url = server.url()
     server.wait_for(r"Serving on", occurrence=2)
-    pids = pids_serving(url, want=2)
+    # A generous budget, spent only when the kernel keeps picking one worker: this once
+    # failed under a concurrent benchmark (two pinned servers and wrk on both cores).
+    pids = pids_serving(url, want=2, within=3 * PROCESS_WAIT)
     assert str(server.process.pid) not in pids
     if reuse_port_available():
         assert len(pids) == 2
