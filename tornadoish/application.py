@@ -208,7 +208,7 @@ class Application:
         else:
             found = self.find_handler(request.host_name, path, "X-Real-Ip" in request.headers)
         handler_class, kwargs, path_args, path_kwargs = found
-        handler = handler_class(self, request, **kwargs)
+        handler = handler_class(self, request, **kwargs) if kwargs else handler_class(self, request)
         responder: _asgi.Responder
         if scope_type == "websocket":
             # The handshake runs the usual lifecycle; a WebSocketHandler's get() accepts

@@ -80,7 +80,10 @@ class RequestHandler(OutputMixin, SecurityMixin, TemplateMixin):
         self.path_kwargs: dict[str, str | None] = {}
         self._queue: list[tuple[int, list[tuple[bytes, bytes]] | None, bytes, bool]] = []
         self.clear()
-        self.initialize(**kwargs)
+        if kwargs:
+            self.initialize(**kwargs)
+        else:
+            self.initialize()  # (the usual rule has no kwargs: no dict to copy)
 
     def _initialize(self, **kwargs: Any) -> None:
         """Hook for the ``kwargs`` of the routing rule; called from ``__init__``."""
@@ -308,7 +311,9 @@ class RequestHandler(OutputMixin, SecurityMixin, TemplateMixin):
                     else:
                         # _run_verb(), inlined: one coroutine less per request.
                         verb = self._verb_method(request.method)
-                        result = verb(*self.path_args, **self.path_kwargs)
+                        args, kwargs = self.path_args, self.path_kwargs
+                        # (Unpacking copies, even empty containers: only when needed.)
+                        result = verb(*args, **kwargs) if args or kwargs else verb()
                         if result is not None and inspect.isawaitable(result):
                             await result
                         if self._auto_finish and not self._finished:
