@@ -207,8 +207,11 @@ class OutputMixin(CookiesMixin):
         if self._finished:
             raise RuntimeError("Cannot write() after finish()")
         value: object = chunk  # checked at run time: untyped callers pass anything
-        if type(value) is bytes:  # the usual chunk: no further checks
+        if type(value) is bytes:  # the usual chunks first: no further checks
             self._write_buffer.append(value)
+            return
+        if type(value) is str:
+            self._write_buffer.append(value.encode("utf-8"))
             return
         if isinstance(value, dict | list):
             value = self._encode_json(value)
