@@ -125,8 +125,10 @@ class OutputMixin(CookiesMixin):
 
     def clear(self) -> None:
         """Reset headers (to the defaults), status and the unsent body."""
-        self._headers = HTTPHeaders()
-        self._headers._values["Content-Type"] = ["text/html; charset=UTF-8"]  # a known name
+        # HTTPHeaders() with its one default header, made without the generic __init__
+        # and name normalization: this runs for every request.
+        headers = self._headers = HTTPHeaders.__new__(HTTPHeaders)
+        headers._values = {"Content-Type": ["text/html; charset=UTF-8"]}
         self.set_default_headers()
         self._write_buffer: list[bytes] = []
         self._status_code = 200
@@ -293,11 +295,12 @@ class OutputMixin(CookiesMixin):
                 body = self._gzip.first(self._status_code, self._headers, body, last)
             if self.request.method == "HEAD":
                 body = b""
-            raw_headers = [
-                (_RAW_NAMES.get(name) or _raw_header_name(name), value.encode("latin-1"))
-                for name, values in self._headers._values.items()
-                for value in values
-            ]
+            # A plain loop: measurably cheaper than a comprehension (a call in 3.11).
+            raw_headers: list[tuple[bytes, bytes]] = []
+            for name, values in self._headers._values.items():
+                raw_name = _RAW_NAMES.get(name) or _raw_header_name(name)
+                for value in values:
+                    raw_headers.append((raw_name, value.encode("latin-1")))
             if self._new_cookie:
                 raw_headers += self._set_cookie_headers()
             self._queue.append((self._status_code, raw_headers, body, not last))
