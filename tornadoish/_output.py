@@ -266,7 +266,7 @@ class OutputMixin(CookiesMixin):
                 ) and self.check_etag_header():
                     self._write_buffer = []
                     self.set_status(304)
-                    status = 304
+                    status = self._status_code
             if status in NO_BODY_STATUSES or 100 <= status < 200:
                 if self._write_buffer:
                     raise RuntimeError(f"Cannot send body with status code HTTP{status}")
