@@ -38,8 +38,6 @@ _DISCONNECT: Final = {"type": "http.disconnect"}
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 # Streamed body bytes held back to be written together (see RequestCycle._write).
 _COALESCE_BYTES: Final = 64 * 1024
-# Pieces this large are written on their own rather than copied into a joined buffer.
-_JOIN_BYTES: Final = 64 * 1024
 # How the response body is framed on the wire (RFC 9112 §6).
 _LENGTH: Final = 0
 _CHUNKED: Final = 1
@@ -76,31 +74,6 @@ class CycleOwner(Protocol):
 
     def response_failed(self, cycle: RequestCycle) -> None:
         """The app failed: send a 500 if nothing was written, else close."""
-
-
-def _write_pieces(transport: asyncio.Transport, pieces: list[bytes]) -> None:
-    """Write ``pieces`` in as few calls as copying allows.
-
-    Small pieces are joined into one write (one send() call). A large piece (a big
-    response body) is written on its own instead: joining would copy it once more, and
-    on the benchmark's 1 MiB bodies that copy cost more than the extra call.
-    """
-    if len(pieces) == 1:
-        transport.write(pieces[0])
-    elif max(map(len, pieces)) < _JOIN_BYTES:
-        transport.write(b"".join(pieces))
-    else:
-        small: list[bytes] = []
-        for piece in pieces:
-            if len(piece) < _JOIN_BYTES:
-                small.append(piece)
-                continue
-            if small:
-                transport.write(b"".join(small))
-                small = []
-            transport.write(piece)
-        if small:
-            transport.write(b"".join(small))
 
 
 def _open_file(path: str | os.PathLike[str]) -> tuple[BinaryIO, int]:
@@ -487,7 +460,7 @@ class RequestCycle:
             self.wrote = True
             self.log_access(self.status)
         if final and not self._pending:
-            _write_pieces(self.owner.transport, pieces)
+            self.owner.transport.write(pieces[0] if len(pieces) == 1 else b"".join(pieces))
             return
         self._pending += pieces
         self._pending_bytes += sum(map(len, pieces))
@@ -502,7 +475,7 @@ class RequestCycle:
         if self._pending:
             pending, self._pending = self._pending, []
             self._pending_bytes = 0
-            _write_pieces(self.owner.transport, pending)
+            self.owner.transport.write(b"".join(pending))
 
     def _complete(self) -> None:
         # A receive() still waiting for body bytes keeps waiting, now for the disconnect.
