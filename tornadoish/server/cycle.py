@@ -241,13 +241,18 @@ class RequestCycle:
                 self.owner.body_wait_ended(self)
             if self._gone():
                 return dict(_DISCONNECT)
-        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        self._body.clear()
-        self.buffered = 0
+        chunks = self._body
+        if chunks:
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            chunks.clear()
+            self.buffered = 0
+            # Reading may have paused on these bytes: let the connection resume it.
+            self.owner.body_wait_ended(self)
+        else:
+            body = b""  # (a request without a body: nothing to tell the connection)
         more = self.more_body
         if not more:
             self._body_delivered = True
-        self.owner.body_wait_ended(self)
         return {"type": "http.request", "body": body, "more_body": more}
 
     def _gone(self) -> bool:
