@@ -27,6 +27,17 @@ def drain(reader: RequestParser) -> list[Event]:
     return events
 
 
+def drain_answering(reader: RequestParser) -> list[Event]:
+    """Events as the connection takes them: after each request, ``resume()`` (its
+    response done) lets the parser go on to the next."""
+    events: list[Event] = []
+    while reader.events:
+        events += drain(reader)
+        if events[-1] is END_OF_MESSAGE:
+            reader.resume()
+    return events
+
+
 def merged(events: list[Event]) -> list[Event]:
     """Adjacent body pieces joined: how a stream splits them is not the parser's contract."""
     out: list[Event] = []
@@ -69,7 +80,7 @@ def test_parser_turns_a_pipelined_stream_into_events_in_any_split(step: int) -> 
     events: list[Event] = []
     for i in range(0, len(STREAM), step):
         reader.feed(STREAM[i : i + step])
-        events += drain(reader)
+        events += drain_answering(reader)
     assert merged(events) == EXPECTED
     assert not reader.head_in_progress
     assert not reader.failed
@@ -186,16 +197,30 @@ def test_parser_rejects_a_broken_request_with_the_status_to_answer(raw: bytes, s
     assert reader.stopped
 
 
-def test_parser_queues_good_events_before_an_error_and_nothing_after() -> None:
+def test_parser_holds_a_pipelined_request_until_the_one_before_is_answered() -> None:
     reader = parser()
     good = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
     reader.feed(good + b"GET / HTTP/3.0\r\n\r\n")
-    events = drain(reader)
-    assert events[:2] == [head(b"GET", b"/", (b"host", b"h")), END_OF_MESSAGE]
-    assert isinstance(events[2], RequestRejected)
-    assert events[2].status == 505
+    assert drain(reader) == [head(b"GET", b"/", (b"host", b"h")), END_OF_MESSAGE]
+    assert not reader.failed  # the bad request is not even looked at yet
+    reader.resume()
+    [error] = drain(reader)
+    assert isinstance(error, RequestRejected)
+    assert error.status == 505
     reader.feed(good)
+    reader.resume()
     assert drain(reader) == []
+
+
+def test_parser_drops_what_follows_a_request_that_closes_the_connection() -> None:
+    reader = parser()
+    reader.feed(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\nGARBAGE\r\n\r\n")
+    events = drain(reader)
+    assert events[1:] == [END_OF_MESSAGE]
+    reader.resume()
+    assert drain(reader) == []
+    assert reader.stopped
+    assert not reader.failed
 
 
 def test_parser_without_a_body_limit_accepts_large_lengths() -> None:
@@ -236,6 +261,6 @@ def test_parser_resumes_when_the_upgrade_did_not_happen() -> None:
     reader.resume()
     assert drain(reader) == [head(b"GET", b"/next", (b"host", b"h")), END_OF_MESSAGE]
     assert not reader.holding
-    assert reader.head_in_progress
-    reader.resume()
+    reader.resume()  # /next answered: on to the partial head behind it
     assert drain(reader) == []
+    assert reader.head_in_progress

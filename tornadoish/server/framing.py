@@ -77,15 +77,22 @@ _STOPPED: Final = 6
 # After a request asking for a protocol upgrade: later bytes are held, unexamined, until
 # the protocol knows whether the switch happened (they may be WebSocket frames).
 _HELD: Final = 7
+# After a complete request on a connection that stays open: later bytes (a pipelined
+# request) are kept unparsed until resume(), once the response is done. Parsing ahead
+# would turn limit_buffered_bytes of tiny pipelined requests into ~15x as much memory
+# in parsed objects.
+_WAITING: Final = 8
 
 
 class RequestParser:
     """Turns the raw byte stream of one connection into request events.
 
     :meth:`feed` appends to :attr:`events`, in stream order: a :class:`RequestHead`,
-    then body pieces (``bytes``, chunked coding removed), then :data:`END_OF_MESSAGE`;
-    again for each pipelined request. A request that breaks a rule ends the stream with
-    its :class:`RequestRejected` (the status to answer with); later bytes are dropped.
+    then body pieces (``bytes``, chunked coding removed), then :data:`END_OF_MESSAGE`.
+    Bytes after that wait unparsed until :meth:`resume` (the connection calls it when
+    the response is done), so a pipelined request is parsed only when its turn comes.
+    A request that breaks a rule ends the stream with its :class:`RequestRejected` (the
+    status to answer with); later bytes are dropped.
 
     Enforced here: hard limits on head size, header count and URI length; RFC 9112
     request-line and field syntax; framing (Transfer-Encoding + Content-Length, final
@@ -162,7 +169,7 @@ class RequestParser:
         state = self._state
         if state == _STOPPED:
             return
-        if state == _HELD:
+        if state >= _HELD:  # _HELD or _WAITING
             self._held += data
             return
         if self._held_cr:
@@ -173,9 +180,10 @@ class RequestParser:
         end = len(data)
         error: RequestRejected | None = None
         while pos < end:
-            if state == _HELD:
-                self._held += data[pos:]
-                break
+            if state >= _STOPPED:
+                if state != _STOPPED:  # _HELD or _WAITING
+                    self._held += data[pos:]
+                break  # (after a request that closes the connection: dropped)
             if state == _HEAD:
                 if self._head_seen == 0:
                     # RFC 9112 §2.2: ignore one empty line before the request line.
@@ -235,13 +243,14 @@ class RequestParser:
             events.append(error)
 
     def resume(self) -> None:
-        """The upgrade did not happen: parse the held bytes as ordinary requests."""
-        if self._state != _HELD:
+        """Parse what was held: the next request, once the one before is answered, or
+        the bytes after an upgrade request when the upgrade did not happen."""
+        if self._state < _HELD:
             return
-        held = bytes(self._held)
-        self._held.clear()
         self._state = _HEAD
-        if held:
+        if self._held:
+            held = bytes(self._held)
+            self._held.clear()
             self.feed(held)
 
     def take_held(self) -> bytes:
@@ -369,7 +378,7 @@ class RequestParser:
         self.events.append(
             RequestHead(method, target, version, headers, keep_alive, expect_continue, upgrade)
         )
-        self._after_message = _HELD if upgrade else _HEAD if keep_alive else _STOPPED
+        self._after_message = _HELD if upgrade else _WAITING if keep_alive else _STOPPED
         if codings is None and self._state == _HEAD:
             self._end_message()
         return None

@@ -15,10 +15,10 @@ writing heads directly made the raw-ASGI server ~3x faster; the conformance tabl
 Deadlines (request head, keep-alive, body, linger): see ``timers.py``.
 
 Pipelining: requests are answered in order, one at a time: a pipelined request waits,
-parsed, in the parser's queue until the response before it is complete (an error found
-in it is answered then too). Reading goes on meanwhile (so that a client that vanishes
-is noticed and its app gets ``http.disconnect``), but only until
-``limit_buffered_bytes`` of pipelined bytes or unread body wait; then reading pauses.
+unparsed, in the parser until the response before it is complete. Reading goes on
+meanwhile (so that a client that vanishes is noticed and its app gets
+``http.disconnect``), but only until ``limit_buffered_bytes`` of pipelined bytes or
+unread body wait; then reading pauses.
 
 Half-close: an EOF after a complete request keeps the transport open until the response
 is written. The flip side: a client that closes its socket (FIN, not reset) while its
@@ -355,15 +355,12 @@ class HTTPProtocol(asyncio.Protocol):
                     return  # _finish_cycle went on with the queue
                 cycle.end_body()
             elif kind is RequestHead:
-                if cycle is not None:
-                    return  # pipelined: parsed, waiting for the response in flight
+                # (The parser holds a pipelined request until the one before is done.)
+                assert cycle is None
                 events.popleft()
                 self._start_cycle(cast(RequestHead, event))
             else:
-                # The error sits where the stream went wrong: it applies once the
-                # request before it is answered, or at once if it is in this body.
-                if cycle is not None and self._request_done:
-                    return
+                # A request the client got wrong: its head, or the body in flight.
                 events.popleft()
                 self._reject(cast(RequestRejected, event))
                 return
@@ -474,11 +471,9 @@ class HTTPProtocol(asyncio.Protocol):
         if self._shutdown or self.state.shutting_down:
             self._close()
             return
-        parser = self.parser
-        if parser.holding and not parser.events:
-            # The request before asked for an upgrade that did not happen. (While
-            # events are queued, the hold is for a request behind this one.)
-            parser.resume()
+        # The next request, pipelined or not, is parsed now (or the bytes after an
+        # upgrade request whose upgrade did not happen).
+        self.parser.resume()
         self._process()
 
     # -- errors, closing, deadlines ----------------------------------------------------
