@@ -238,6 +238,34 @@ async def test_keep_alive_timeout_counts_from_the_last_response(serve: ServeFn) 
 
 
 @pytest.mark.anyio
+async def test_a_request_slower_than_the_keep_alive_timeout_is_not_cut_off(
+    serve: ServeFn,
+) -> None:
+    async def app(scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        if scope["path"] == "/slow":
+            await asyncio.sleep(0.5)
+        await echo_app(scope, receive, send)
+
+    server = await serve(app, timeout_keep_alive=0.2)
+    client = await server.connect()
+    await client.exchange(GET % 1)  # leaves a keep-alive deadline 0.2 s ahead
+    reply = await client.exchange(b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert reply.json()["path"] == "/slow"
+    assert await client.alive()
+
+
+@pytest.mark.anyio
+async def test_a_body_cut_short_by_the_clients_eof_gets_400(serve: ServeFn) -> None:
+    server = await serve(echo_app)
+    client = await server.connect()
+    client.send(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc")
+    client.shut_wr()
+    reply = await client.reply()
+    assert reply.status == 400
+    assert await client.closed()
+
+
+@pytest.mark.anyio
 async def test_a_new_head_after_keep_alive_gets_the_shorter_head_deadline(
     serve: ServeFn,
 ) -> None:
