@@ -139,17 +139,6 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _select_scenarios(names: str | None) -> tuple[Scenario, ...]:
-    if not names:
-        return SCENARIOS
-    known = {scenario.name: scenario for scenario in SCENARIOS}
-    wanted = [name.strip() for name in names.split(",") if name.strip()]
-    unknown = [name for name in wanted if name not in known]
-    if unknown:
-        raise SystemExit(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    return tuple(known[name] for name in wanted)
-
-
 def require_tools() -> None:
     """Exit with one clear line when wrk or taskset is missing."""
     for tool, package in (("wrk", "wrk"), ("taskset", "util-linux")):
@@ -161,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     require_tools()
     chosen = targets.select(args.targets)
-    scenarios = _select_scenarios(args.scenarios)
+    scenarios = targets.select_scenarios(args.scenarios)
     results: dict[str, dict[str, dict[str, Any]]] = {t.name: {} for t in chosen}
     commands: dict[str, str] = {}
     started_at = time.time()

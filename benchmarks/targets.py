@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from benchmarks.apps._common import (
     JSON_PAYLOAD,
@@ -42,6 +43,7 @@ __all__ = [
     "free_port",
     "running",
     "select",
+    "select_scenarios",
 ]
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -210,16 +212,30 @@ TARGETS = (
 )
 
 
+_Named = TypeVar("_Named", Target, Scenario)
+
+
+def _by_name(kind: str, names: str | None, known: tuple[_Named, ...]) -> tuple[_Named, ...]:
+    """The items of ``known`` named in a comma-separated list (all when None or empty);
+    SystemExit naming the unknown ones."""
+    if not names:
+        return known
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
+    by_name = {item.name: item for item in known}
+    unknown = [name for name in wanted if name not in by_name]
+    if unknown:
+        raise SystemExit(f"unknown {kind}(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+    return tuple(by_name[name] for name in wanted)
+
+
 def select(names: str | None) -> tuple[Target, ...]:
     """The targets named in a comma-separated list (all when None)."""
-    if not names:
-        return TARGETS
-    wanted = [name.strip() for name in names.split(",") if name.strip()]
-    known = {target.name: target for target in TARGETS}
-    unknown = [name for name in wanted if name not in known]
-    if unknown:
-        raise SystemExit(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    return tuple(known[name] for name in wanted)
+    return _by_name("target", names, TARGETS)
+
+
+def select_scenarios(names: str | None) -> tuple[Scenario, ...]:
+    """The scenarios named in a comma-separated list (all when None)."""
+    return _by_name("scenario", names, SCENARIOS)
 
 
 def free_port() -> int:
