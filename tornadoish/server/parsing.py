@@ -341,22 +341,26 @@ class DateHeader:
 
 
 def error_response(
-    status: int, *, date: bytes | None, server: bool, head_only: bool = False
+    status: int,
+    *,
+    date: bytes | None,
+    server: bool,
+    head_only: bool = False,
+    extra_headers: Iterable[tuple[bytes, bytes]] = (),
 ) -> bytes:
     """A complete, self-framed error response that closes the connection."""
-    phrase = reason_phrase(status)
-    body = b"" if head_only else b"%d %s\n" % (status, phrase)
-    lines = [
-        b"HTTP/1.1 %d %s" % (status, phrase),
-        b"content-type: text/plain; charset=utf-8",
-        b"content-length: %d" % (len(body) if not head_only else len(phrase) + 5),
-        b"connection: close",
+    body = b"%d %s\n" % (status, reason_phrase(status))
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", b"%d" % len(body)),
+        (b"connection", b"close"),
     ]
     if date is not None:
-        lines.append(b"date: " + date)
+        headers.append((b"date", date))
     if server:
-        lines.append(b"server: tornadoish")
-    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+        headers.append((b"server", b"tornadoish"))
+    headers.extend(extra_headers)
+    return response_head(status, headers) + (b"" if head_only else body)
 
 
 def describe_client(scope: Mapping[str, object]) -> str:

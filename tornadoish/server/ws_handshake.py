@@ -288,9 +288,6 @@ def rejection_response(
     error: HandshakeRejected, *, date: bytes | None, server: bool, head_only: bool = False
 ) -> bytes:
     """The complete error response for a refused handshake, with its extra headers."""
-    response = error_response(error.status, date=date, server=server, head_only=head_only)
-    if not error.headers:
-        return response
-    head, _, body = response.partition(b"\r\n\r\n")
-    extra = b"".join(b"\r\n" + name + b": " + value for name, value in error.headers)
-    return head + extra + b"\r\n\r\n" + body
+    return error_response(
+        error.status, date=date, server=server, head_only=head_only, extra_headers=error.headers
+    )
