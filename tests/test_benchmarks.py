@@ -4,7 +4,6 @@ wrk's output is read right. No timing is asserted anywhere (``nox -s bench`` mea
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
@@ -15,6 +14,7 @@ from benchmarks import report
 from benchmarks.apps import raw_asgi, raw_protocol, starlette_app, tornado_app, tornadoish_app
 from benchmarks.run import parse_wrk_output, wrk_command
 from benchmarks.targets import ECHO_BODY_SIZE, SCENARIOS, TARGETS, Scenario
+from tests.servers import listening_socket
 
 pytestmark = pytest.mark.anyio
 
@@ -46,18 +46,10 @@ async def test_asgi_benchmark_apps_answer_every_scenario(app: Any) -> None:
         await _check_every_scenario(client)
 
 
-def _listening_socket() -> socket.socket:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen()
-    sock.setblocking(False)
-    return sock
-
-
 async def _served_by_tornado() -> AsyncGenerator[int, None]:
     import tornado.httpserver
 
-    sock = _listening_socket()
+    sock = listening_socket()
     server = tornado.httpserver.HTTPServer(tornado_app.make_app())
     server.add_sockets([sock])
     try:
@@ -68,7 +60,7 @@ async def _served_by_tornado() -> AsyncGenerator[int, None]:
 
 
 async def _served_by_raw_protocol() -> AsyncGenerator[int, None]:
-    sock = _listening_socket()
+    sock = listening_socket()
     server = await asyncio.get_running_loop().create_server(raw_protocol.CannedProtocol, sock=sock)
     try:
         yield sock.getsockname()[1]
