@@ -159,6 +159,12 @@ class RequestParser:
         return self._state == _STOPPED
 
     @property
+    def held_bytes(self) -> int:
+        """How many bytes wait unparsed (a pipelined request, or what followed an
+        upgrade request)."""
+        return len(self._held)
+
+    @property
     def holding(self) -> bool:
         """True after an upgrade request: bytes are held until :meth:`resume` or
         :meth:`take_held`."""

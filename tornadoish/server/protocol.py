@@ -117,7 +117,6 @@ class HTTPProtocol(asyncio.Protocol):
         self._again = False
         self._requests = 0
         self._drained = 0
-        self._pipelined = 0
         self.timers = ConnectionTimers(
             config, on_head=self._on_head_timeout, on_body=self._on_body_timeout, close=self._close
         )
@@ -188,10 +187,8 @@ class HTTPProtocol(asyncio.Protocol):
         if parser.stopped:
             return  # after a "Connection: close" request, or an error
         self.timers.head_started()
-        if self.cycle is not None and self._request_done:
-            # Pipelined bytes wait (parsed, in the parser's queue) until the response
-            # is done; _update_reading bounds them.
-            self._pipelined += len(data)
+        # (Pipelined bytes wait unparsed in the parser until the response before them
+        # is done; _update_reading bounds them.)
         parser.feed(data)
         self._process()
 
@@ -421,8 +418,8 @@ class HTTPProtocol(asyncio.Protocol):
         """Protocol upgrades: True if the request went to a websocket session (or was
         refused as a bad handshake) instead of an ``http`` app call.
 
-        Other upgrades are served as plain HTTP. The session answers 101 through
-        and takes the bytes that followed the request from the parser (which holds
+        Other upgrades are served as plain HTTP. The session answers 101 and takes
+        the bytes that followed the request from the parser (which holds
         everything after an upgrade request, unexamined).
         """
         if not is_websocket_request(cycle.scope["http_version"], request.headers):
@@ -467,7 +464,6 @@ class HTTPProtocol(asyncio.Protocol):
         self.cycle = None
         self.websocket = None
         self._drained = 0
-        self._pipelined = 0
         if self._shutdown or self.state.shutting_down:
             self._close()
             return
@@ -531,8 +527,9 @@ class HTTPProtocol(asyncio.Protocol):
         # reading stops once the body queue or that buffer reaches limit_buffered_bytes
         # (a bound exceeded by at most one socket read).
         limit = self.config.limit_buffered_bytes
-        pause = self.parser.failed or (
-            cycle is not None and (cycle.buffered >= limit or self._pipelined >= limit)
+        parser = self.parser
+        pause = parser.failed or (
+            cycle is not None and (cycle.buffered >= limit or parser.held_bytes >= limit)
         )
         if pause != self._reading_paused:
             self._reading_paused = pause
