@@ -26,7 +26,7 @@ from typing import Any
 
 from benchmarks import report, targets
 from benchmarks.apps._common import static_dir
-from benchmarks.targets import ECHO_BODY_SIZE, SCENARIOS, RunningTarget, Scenario
+from benchmarks.targets import SCENARIOS, RunningTarget, Scenario
 
 __all__ = ["WrkResult", "main", "parse_wrk_output", "wrk_command"]
 
@@ -108,9 +108,10 @@ def _check_answers(running: RunningTarget, scenarios: Sequence[Scenario]) -> dic
     """Scenario name -> why the target's answer is wrong, for those it gets wrong."""
     problems: dict[str, str] = {}
     for scenario in scenarios:
-        body = b"x" * ECHO_BODY_SIZE if scenario.method == "POST" else b""
         try:
-            status, answer = targets.fetch(running.port, scenario.method, scenario.path, body)
+            status, answer = targets.fetch(
+                running.port, scenario.method, scenario.path, scenario.request_body
+            )
         except OSError as exc:
             problems[scenario.name] = f"no answer: {exc}"
             continue

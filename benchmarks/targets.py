@@ -70,6 +70,11 @@ class Scenario:
     lua_script: str | None = None  # for wrk, relative to benchmarks/
     expected_json: object = None
 
+    @property
+    def request_body(self) -> bytes:
+        """What the request sends: ECHO_BODY_SIZE bytes for a POST, else nothing."""
+        return b"x" * ECHO_BODY_SIZE if self.method == "POST" else b""
+
     def problem(self, status: int, body: bytes) -> str | None:
         """Why ``status`` and ``body`` are not a correct answer; None when they are."""
         if status != 200:

@@ -13,7 +13,7 @@ import pytest
 from benchmarks import report
 from benchmarks.apps import raw_asgi, raw_protocol, starlette_app, tornado_app, tornadoish_app
 from benchmarks.run import parse_wrk_output, wrk_command
-from benchmarks.targets import ECHO_BODY_SIZE, SCENARIOS, TARGETS, Scenario
+from benchmarks.targets import SCENARIOS, TARGETS
 from tests.servers import listening_socket
 
 pytestmark = pytest.mark.anyio
@@ -25,13 +25,11 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def _body(scenario: Scenario) -> bytes:
-    return b"x" * ECHO_BODY_SIZE if scenario.method == "POST" else b""
-
-
 async def _check_every_scenario(client: httpx.AsyncClient) -> None:
     for scenario in SCENARIOS:
-        response = await client.request(scenario.method, scenario.path, content=_body(scenario))
+        response = await client.request(
+            scenario.method, scenario.path, content=scenario.request_body
+        )
         assert scenario.problem(response.status_code, response.content) is None, scenario.name
 
 
