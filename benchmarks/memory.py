@@ -31,7 +31,6 @@ from benchmarks.targets import RunningTarget, Target
 
 __all__ = ["main", "read_response", "rss_kib"]
 
-MEMORY_FILE = targets.RESULTS_DIR / "memory.json"
 DEFAULT_CONNECTIONS = 5_000
 DEFAULT_MANY = 10_000
 # Servers whose memory the report compares; the others add nothing new here.
@@ -250,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "servers": servers,
         "machine": report.machine_info(),
     }
-    report.save_results(MEMORY_FILE, data, render=not args.no_report)
+    report.save_results(report.MEMORY_FILE, data, render=not args.no_report)
     return 0
 
 

@@ -30,7 +30,6 @@ from benchmarks.targets import SCENARIOS, RunningTarget, Scenario
 
 __all__ = ["WrkResult", "main", "parse_wrk_output", "wrk_command"]
 
-THROUGHPUT_FILE = targets.RESULTS_DIR / "throughput.json"
 DEFAULT_DURATION = 5.0
 DEFAULT_RUNS = 3
 DEFAULT_CONNECTIONS = 64
@@ -227,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "results": results,
         "machine": report.machine_info(),
     }
-    report.save_results(THROUGHPUT_FILE, data, render=not args.no_report)
+    report.save_results(report.THROUGHPUT_FILE, data, render=not args.no_report)
     return 0
 
 
