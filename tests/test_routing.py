@@ -251,8 +251,8 @@ def test_reverse_of_complex_patterns_raises_value_error(pattern: str) -> None:
 
 def test_host_rules_match_case_insensitively_and_whole_names() -> None:
     rules = HostRules(r"www\.example\.com", [("/", AHandler)])
-    assert rules.matches("WWW.example.com", None, False)
-    assert not rules.matches("www.example.com.evil", None, False)
+    assert rules.matches("WWW.example.com")
+    assert not rules.matches("www.example.com.evil")
     assert not rules.is_wildcard
     assert HostRules(".*", []).is_wildcard
     assert HostRules(".*$", []).is_wildcard
@@ -261,22 +261,6 @@ def test_host_rules_match_case_insensitively_and_whole_names() -> None:
 def test_invalid_host_pattern_raises_value_error() -> None:
     with pytest.raises(ValueError, match="invalid host pattern"):
         HostRules("(", [])
-
-
-@pytest.mark.parametrize(
-    ("default_host", "behind_proxy", "matches"),
-    [
-        ("www.example.com", False, True),  # unknown host: the default host's rules apply
-        ("www.example.com", True, False),  # ... unless a proxy set X-Real-Ip
-        ("other.example.com", False, False),
-        (None, False, False),
-    ],
-)
-def test_default_host_stands_in_for_unknown_hosts(
-    default_host: str | None, behind_proxy: bool, matches: bool
-) -> None:
-    rules = HostRules(r"www\.example\.com", [])
-    assert rules.matches("unknown.test", default_host, behind_proxy) is matches
 
 
 def _host_app(default_host: str | None = None) -> Application:

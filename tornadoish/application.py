@@ -130,12 +130,12 @@ class Application:
         # Tornado tries the rules of the hosts matching the request's host name first
         # (the constructor's handlers included), and only then those of the hosts
         # matching ``default_host``: a wildcard route beats a default-host route.
-        candidates = [rules for rules in self._host_rules if rules.matches(host_name, None, False)]
+        candidates = [rules for rules in self._host_rules if rules.matches(host_name)]
         if self.default_host is not None and not behind_proxy:
             candidates.extend(
                 rules
                 for rules in self._host_rules
-                if rules.matches(self.default_host, None, False) and rules not in candidates
+                if rules.matches(self.default_host) and rules not in candidates
             )
         return self._find_in(candidates, path)
 

@@ -267,13 +267,7 @@ class HostRules:
         """True when the host pattern matches every host (``.*``)."""
         return self.host_regex.pattern == ".*$"
 
-    def matches(self, host_name: str, default_host: str | None, behind_proxy: bool) -> bool:
-        """Tornado's rule: the host name matches, or (when the request did not come
-        through a proxy setting X-Real-Ip) the app's ``default_host`` matches."""
-        if self.host_regex.match(host_name):
-            return True
-        return (
-            default_host is not None
-            and not behind_proxy
-            and self.host_regex.match(default_host) is not None
-        )
+    def matches(self, host_name: str) -> bool:
+        """True when ``host_name`` matches the host pattern (``Application`` decides
+        when its ``default_host`` stands in for an unknown host)."""
+        return self.host_regex.match(host_name) is not None
