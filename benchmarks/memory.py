@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import resource
 import socket
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -238,12 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     data = {
         "started_at": started_at,
-        "argv": [
-            "python",
-            "-m",
-            "benchmarks.memory",
-            *(argv if argv is not None else sys.argv[1:]),
-        ],
+        "argv": report.command_line("benchmarks.memory", argv),
         "connections": args.connections,
         "many_connections": args.many,
         "servers": servers,

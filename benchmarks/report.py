@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,12 @@ def save_results(path: Path, data: dict[str, Any], *, render: bool) -> None:
     if render:
         for written in write_report():
             print(f"wrote {written.relative_to(REPO_ROOT)}")
+
+
+def command_line(module: str, argv: Sequence[str] | None) -> list[str]:
+    """How a benchmark was run, for its results: ``python -m module`` and its options
+    (``argv``, or this process's when None)."""
+    return ["python", "-m", module, *(argv if argv is not None else sys.argv[1:])]
 
 
 def machine_info() -> dict[str, str]:

@@ -18,7 +18,6 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -217,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "connections": args.connections,
             "quick": args.quick,
         },
-        "argv": ["python", "-m", "benchmarks.run", *(argv if argv is not None else sys.argv[1:])],
+        "argv": report.command_line("benchmarks.run", argv),
         "targets": {
             t.name: {"label": t.label, "command": commands.get(t.name, "")} for t in chosen
         },
