@@ -13,7 +13,7 @@ import re
 from collections import deque
 from typing import Final
 
-from tornadoish.server.parsing import RequestHead, RequestRejected
+from tornadoish.server.parsing import TCHARS, TOKEN_RE, RequestHead, RequestRejected
 
 __all__ = ["END_OF_MESSAGE", "MAX_CHUNK_LINE_BYTES", "Event", "RequestParser"]
 
@@ -40,7 +40,7 @@ MAX_CHUNK_LINE_BYTES: Final = 4096
 _REQUEST_LINE_SLACK: Final = 64
 # RFC 9112 §2.3 HTTP-version, with any number of digits so that "HTTP/10.0" gets 505.
 _VERSION_RE: Final = re.compile(rb"HTTP/[0-9]+\.[0-9]+")
-_TOKEN: Final = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
+_TOKEN: Final = TOKEN_RE.pattern
 # RFC 9112 §3 request-line (single spaces, an origin/absolute/authority/asterisk target
 # of visible ASCII) then RFC 9112 §5 field lines: a token name, a colon and a value free
 # of NUL, CR, LF, VT and FF (the characters RFC 9110 §5.5 forbids or h11 refuses), each
@@ -56,11 +56,9 @@ _CHUNK_LINE_RE: Final = re.compile(rb"([0-9A-Fa-f]{1,16})(;[^\r\n]*)?[ \t]*\r\n"
 # End of a head (LF or CRLF line ends).
 _HEAD_END_RE: Final = re.compile(rb"\n\r?\n")
 _CONTENT_LENGTH_MAX_DIGITS: Final = 20
-# RFC 9110 §5.6.2 tchar: a request line starts with a method, which is a token; any
-# other first byte (a TLS ClientHello, binary junk) is refused without waiting for more.
-_TCHAR: Final = frozenset(
-    b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-)
+# A request line starts with a method, which is a token; any other first byte (a TLS
+# ClientHello, binary junk) is refused without waiting for more.
+_TCHAR: Final = frozenset(TCHARS)
 # Header names that decide framing or connection handling: only these get a second look.
 _FRAMING_HEADERS: Final = frozenset(
     (b"transfer-encoding", b"content-length", b"connection", b"host", b"expect", b"upgrade")

@@ -21,6 +21,8 @@ from tornadoish.types import HTTPScope, Message
 
 __all__ = [
     "BODYLESS_STATUSES",
+    "TCHARS",
+    "TOKEN_RE",
     "DateHeader",
     "InvalidResponse",
     "RequestHead",
@@ -36,8 +38,9 @@ __all__ = [
     "validate_response_start",
 ]
 
-# RFC 9110 §5.6.2 token.
-_TOKEN_RE: Final = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+# RFC 9110 §5.6.2 tchar, and token = 1*tchar: methods, header names, subprotocols.
+TCHARS: Final = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+TOKEN_RE: Final = re.compile(b"[" + re.escape(TCHARS) + b"]+")
 # RFC 9110 §7.2 Host = uri-host [ ":" port ]; reg-name, IPv4 or a bracketed IPv6 literal.
 _HOST_RE: Final = re.compile(
     rb"(?:[-A-Za-z0-9._~!$&'()*+,;=%]*|\[[0-9A-Fa-f:.]+\]|\[v[0-9A-Fa-f]+\.[-A-Za-z0-9._~!$&'()*+,;=:]+\])"
@@ -288,7 +291,7 @@ def _check_name(name: object, pair: object) -> bytes:
     """The lower-cased form of a response header name not seen before, or the error."""
     if not isinstance(name, bytes):
         raise InvalidResponse(f"response header name and value must be bytes: {pair!r}")
-    if not _TOKEN_RE.fullmatch(name):
+    if not TOKEN_RE.fullmatch(name):
         raise InvalidResponse(f"invalid response header name {name!r}")
     lname = name.lower()
     if type(name) is bytes and len(_CHECKED_NAMES) < _CHECKED_NAMES_MAX:

@@ -23,11 +23,11 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
 from tornadoish.server.parsing import (
+    TOKEN_RE,
     InvalidResponse,
     RequestRejected,
     error_response,
@@ -72,8 +72,6 @@ MAX_CONTROL_PAYLOAD: Final = 125
 # RFC 6455 §4.1: the key is a base64-encoded 16-byte nonce, so always 24 characters.
 _KEY_BYTES: Final = 16
 _KEY_CHARS: Final = 24
-# RFC 9110 §5.6.2 token: subprotocol names must be tokens (RFC 6455 §4.1).
-_TOKEN_RE: Final = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 # Response headers the server writes itself in a 101: the app's copies are dropped.
 _SERVER_OWNED: Final = frozenset(
     {
@@ -171,7 +169,8 @@ def validate_handshake(method: bytes, headers: Iterable[tuple[bytes, bytes]]) ->
     subprotocols: list[str] = []
     for token in _raw_elements(headers, b"sec-websocket-protocol"):
         name = token.decode("latin-1")
-        if not _TOKEN_RE.fullmatch(name):
+        # RFC 6455 §4.1: subprotocol names are tokens.
+        if not TOKEN_RE.fullmatch(token):
             raise HandshakeRejected(400, "Bad Request", f"invalid subprotocol {name!r}")
         subprotocols.append(name)
     extensions = [e.decode("latin-1") for e in _raw_elements(headers, b"sec-websocket-extensions")]
