@@ -27,6 +27,7 @@ import anyio
 import httpx
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from tornadoish._asgi import _CONTROL_EXTENSION, _CONTROL_OPT_IN, _PING, _PONG
 from tornadoish._testcase import (
     AsyncHTTPClient,
     AsyncHTTPTestCase,
@@ -206,11 +207,8 @@ class WebSocketSessionClosed(Exception):
 
 
 # Our server's private ping extension (see tornadoish/server/ws_handshake.py), which
-# websocket_connect(control=True) plays the server's part of.
-_CONTROL_EXTENSION = "tornadoish.websocket.control"
-_CONTROL_OPT_IN = "tornadoish.control"
-_PING = "tornadoish.websocket.ping"
-_PONG = "tornadoish.websocket.pong"
+# websocket_connect(control=True) plays the server's part of; its names come from
+# tornadoish._asgi, the framework's side of it.
 _MAX_PING_BYTES = 125  # RFC 6455 §5.5
 
 
