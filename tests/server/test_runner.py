@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.server.apps import app, failing_startup_app
+from tests.server.conftest import Client
 from tornadoish.server.config import ServerConfig
 from tornadoish.server.lifespan import LifespanError
 from tornadoish.server.runner import (
@@ -60,42 +61,19 @@ class GatedApp:
         await send({"type": "http.response.body", "body": b"done"})
 
 
-Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-
-
 @contextlib.asynccontextmanager
-async def connect(server: Server) -> AsyncIterator[Connection]:
+async def connect(server: Server) -> AsyncIterator[Client]:
     assert server.port is not None
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    client = Client(reader, writer)
     try:
-        yield reader, writer
+        yield client
     finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+        await client.close()
 
 
-def send_get(writer: asyncio.StreamWriter, path: str) -> None:
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
-
-
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {
-        name.strip().lower(): value.strip()
-        for name, _, value in (line.partition(":") for line in lines if line)
-    }
-    length = int(headers.get("content-length", "0"))
-    body = await asyncio.wait_for(reader.readexactly(length), WAIT)
-    return int(status_line.split()[1]), headers, body
-
-
-async def read_eof(reader: asyncio.StreamReader) -> bytes:
-    """What is left until the server closes the connection (b"" if nothing)."""
-    with contextlib.suppress(ConnectionResetError):
-        return await asyncio.wait_for(reader.read(), WAIT)
-    return b""
+GET = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
+GET_GATED = b"GET /gated HTTP/1.1\r\nHost: test\r\n\r\n"
 
 
 @pytest.fixture
@@ -255,25 +233,18 @@ async def test_shutdown_closes_idle_connections_at_once_and_lets_in_flight_ones_
     gated = GatedApp()
     config = ServerConfig(port=0, timeout_graceful_shutdown=WAIT * 2)
     running = await start_server(gated, config)
-    async with (
-        connect(running) as (idle_reader, idle_writer),
-        connect(running) as (
-            busy_reader,
-            busy_writer,
-        ),
-    ):
-        send_get(idle_writer, "/")
-        assert (await read_response(idle_reader))[0] == 200
-        send_get(busy_writer, "/gated")
+    async with connect(running) as idle, connect(running) as busy:
+        assert (await idle.exchange(GET)).status == 200
+        busy.send(GET_GATED)
         await asyncio.wait_for(gated.started.wait(), WAIT)
 
         closing = asyncio.create_task(running.close())
-        assert await read_eof(idle_reader) == b""  # closed at once, not after the grace
+        assert await idle.closed()  # closed at once, not after the grace
         assert not closing.done()
         gated.release.set()
-        status, headers, body = await read_response(busy_reader)
-        assert (status, body, headers.get("connection")) == (200, b"done", "close")
-        assert await read_eof(busy_reader) == b""
+        reply = await busy.reply()
+        assert (reply.status, reply.body, reply.header(b"connection")) == (200, b"done", b"close")
+        assert await busy.closed()
         await asyncio.wait_for(closing, WAIT)
     assert running.state.shutting_down
     assert not gated.cancelled.is_set()
@@ -285,12 +256,12 @@ async def test_requests_still_running_after_the_grace_period_are_cancelled(
 ) -> None:
     gated = GatedApp()
     running = await start_server(gated, ServerConfig(port=0, timeout_graceful_shutdown=0.05))
-    async with connect(running) as (reader, writer):
-        send_get(writer, "/gated")
+    async with connect(running) as client:
+        client.send(GET_GATED)
         await asyncio.wait_for(gated.started.wait(), WAIT)
         await asyncio.wait_for(running.close(), WAIT)
         await asyncio.wait_for(gated.cancelled.wait(), WAIT)
-        assert await read_eof(reader) == b""
+        assert await client.closed()
     assert "1 connection(s) still busy after 0.05 s; closing them" in caplog.messages
 
 
@@ -304,8 +275,8 @@ async def test_force_close_skips_the_grace_period_and_the_lifespan_shutdown(
         await (app if scope["type"] == "lifespan" else gated)(scope, receive, send)
 
     running = await start_server(both, ServerConfig(port=0, timeout_graceful_shutdown=60))
-    async with connect(running) as (_, writer):
-        send_get(writer, "/gated")
+    async with connect(running) as client:
+        client.send(GET_GATED)
         await asyncio.wait_for(gated.started.wait(), WAIT)
         running.stop()
         running.force_close()
@@ -378,14 +349,14 @@ async def test_a_second_signal_forces_the_exit(caplog: pytest.LogCaptureFixture)
     done = asyncio.Event()
 
     async def client(server: Server) -> None:
-        async with connect(server) as (reader, writer):
-            send_get(writer, "/gated")
+        async with connect(server) as connection:
+            connection.send(GET_GATED)
             await asyncio.wait_for(gated.started.wait(), WAIT)
             with logged("Shutting down on SIGINT") as shutting_down:
                 os.kill(os.getpid(), signal.SIGINT)
                 await asyncio.wait_for(shutting_down.wait(), WAIT)
             os.kill(os.getpid(), signal.SIGINT)
-            await read_eof(reader)
+            await connection.closed()
         done.set()
 
     tasks: set[asyncio.Task[None]] = set()
@@ -551,8 +522,8 @@ async def test_closing_while_listen_is_still_starting_cancels_the_startup() -> N
 @pytest.mark.anyio
 async def test_a_connection_accepted_during_shutdown_is_closed_at_once(server: Server) -> None:
     server.state.shutting_down = True  # as if accepted just before the listener closed
-    async with connect(server) as (reader, _):
-        assert await read_eof(reader) == b""
+    async with connect(server) as client:
+        assert await client.closed()
 
 
 def test_force_close_before_start_only_marks_the_server() -> None:
