@@ -15,7 +15,13 @@ from contextlib import asynccontextmanager
 from tornadoish.testing import live_server
 from tornadoish.types import ASGIApp
 
-__all__ = ["SERVER_NAMES", "START_STOP_TIMEOUT", "listening_socket", "serving"]
+__all__ = [
+    "SERVER_NAMES",
+    "START_STOP_TIMEOUT",
+    "listening_socket",
+    "serving",
+    "serving_on_a_socket",
+]
 
 START_STOP_TIMEOUT = 10.0
 SERVER_NAMES = ("hypercorn", "tornadoish", "uvicorn")
@@ -32,10 +38,12 @@ def listening_socket() -> socket.socket:
 
 
 @asynccontextmanager
-async def _running(
+async def serving_on_a_socket(
     serve: Callable[[socket.socket], asyncio.Future[None] | asyncio.Task[None]],
     stop: Callable[[], None],
 ) -> AsyncIterator[str]:
+    """Run ``serve(sock)`` on a fresh :func:`listening_socket`; yields the base
+    ``http://`` URL; on leaving, ``stop()`` and wait (bounded) for the serving task."""
     sock = listening_socket()
     port = sock.getsockname()[1]
     task = asyncio.ensure_future(serve(sock))
@@ -67,7 +75,7 @@ async def _uvicorn(app: ASGIApp, root_path: str) -> AsyncIterator[str]:
     def stop() -> None:
         server.should_exit = True
 
-    async with _running(
+    async with serving_on_a_socket(
         lambda sock: asyncio.ensure_future(server.serve(sockets=[sock])), stop
     ) as url:
         yield url
@@ -91,7 +99,7 @@ async def _hypercorn(app: ASGIApp, root_path: str) -> AsyncIterator[str]:
             serve(app, config, shutdown_trigger=shutdown.wait, mode="asgi")  # type: ignore[arg-type]
         )
 
-    async with _running(start, shutdown.set) as url:
+    async with serving_on_a_socket(start, shutdown.set) as url:
         yield url
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio
 import pytest
@@ -25,7 +25,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.apps import client
-from tests.servers import listening_socket
+from tests.servers import listening_socket, serving_on_a_socket
 from tornadoish import Application
 from tornadoish.testing import live_server, websocket_connect
 from tornadoish.types import ASGIApp
@@ -48,8 +48,6 @@ SERVERS = [
     "uvicorn-websockets-sansio",
     "hypercorn",
 ]
-# How long a server gets to stop once asked; a hang fails the test instead of the run.
-STOP_TIMEOUT = 10.0
 # The per-operation bound for client waits.
 WAIT = 5.0
 
@@ -68,10 +66,8 @@ async def running(app: ASGIApp, server: str) -> AsyncIterator[str]:
         async with live_server(app, lifespan="off") as ours:
             yield f"ws://127.0.0.1:{ours.port}"
         return
-    sock = listening_socket()
-    port = sock.getsockname()[1]
-    task: asyncio.Task[None]
-    stop: Any
+    stop: Callable[[], None]
+    serve: Callable[[socket.socket], asyncio.Task[None]]
     if server.startswith("uvicorn-"):
         config = uvicorn.Config(
             app,
@@ -81,29 +77,27 @@ async def running(app: ASGIApp, server: str) -> AsyncIterator[str]:
             access_log=False,
         )
         instance = uvicorn.Server(config)
-        task = asyncio.create_task(instance.serve(sockets=[sock]))
+
+        def serve(sock: socket.socket) -> asyncio.Task[None]:
+            return asyncio.create_task(instance.serve(sockets=[sock]))
 
         def stop() -> None:
             instance.should_exit = True
 
     else:
-        hyper_config = HypercornConfig()
-        hyper_config.bind = [f"fd://{os.dup(sock.fileno())}"]  # hypercorn owns the dup
-        hyper_config.accesslog = None
         shutdown = asyncio.Event()
-        task = asyncio.create_task(
-            hypercorn_serve(app, hyper_config, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]  # hypercorn's own ASGI types
-        )
+
+        def serve(sock: socket.socket) -> asyncio.Task[None]:
+            hyper_config = HypercornConfig()
+            hyper_config.bind = [f"fd://{os.dup(sock.fileno())}"]  # hypercorn owns the dup
+            hyper_config.accesslog = None
+            return asyncio.create_task(
+                hypercorn_serve(app, hyper_config, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]  # hypercorn's own ASGI types
+            )
+
         stop = shutdown.set
-    try:
-        yield f"ws://127.0.0.1:{port}"
-    finally:
-        stop()
-        try:
-            with anyio.fail_after(STOP_TIMEOUT):
-                await task
-        finally:
-            sock.close()
+    async with serving_on_a_socket(serve, stop) as url:
+        yield "ws://" + url.removeprefix("http://")
 
 
 class Seen:
