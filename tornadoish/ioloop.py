@@ -18,7 +18,6 @@ import concurrent.futures
 import datetime
 import functools
 import inspect
-import logging
 import math
 import random
 import warnings
@@ -26,9 +25,9 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
-__all__ = ["IOLoop", "PeriodicCallback"]
+from tornadoish.log import app_log
 
-app_log = logging.getLogger("tornadoish.application")
+__all__ = ["IOLoop", "PeriodicCallback"]
 
 _T = TypeVar("_T")
 
