@@ -23,9 +23,7 @@ import pytest
 from tests.apps import call, http_scope
 from tests.differential import AppSpec, Exchange, Response, assert_same, differential
 from tornadoish import Application, RequestHandler, StaticFileHandler
-from tornadoish.server.config import ServerConfig
-from tornadoish.server.runner import Server, start_server
-from tornadoish.testing import app_client
+from tornadoish.testing import LiveServer, app_client, live_server
 from tornadoish.types import ASGIReceive, ASGISend, Message, Scope
 
 pytestmark = pytest.mark.anyio
@@ -304,7 +302,7 @@ async def test_paths_outside_the_root_are_refused(
 async def test_paths_outside_the_root_are_refused_over_the_wire(site: Path) -> None:
     # The same table over our server: what it hands the app is the raw target.
     app = Application(static_path=str(site))
-    async with running(app) as server:
+    async with live_server(app) as server:
         for raw_target, status in TRAVERSAL:
             answer, body = await raw_get(server, raw_target)
             assert (raw_target, answer) == (raw_target, status)
@@ -700,8 +698,8 @@ async def test_responses_match_tornado(site: Path) -> None:
 async def test_responses_over_our_server_with_pathsend_match_tornado(site: Path) -> None:
     async with (
         differential(differential_rules(site)) as pair,
-        running(pair.tornadoish_app) as server,
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as ours,
+        live_server(pair.tornadoish_app) as server,
+        httpx.AsyncClient(base_url=server.url) as ours,
     ):
         for method, url, headers in DIFFERENTIAL[:6]:
             tornado_answer = (await pair.fetch(url, method, headers=headers)).tornado
@@ -713,18 +711,8 @@ async def test_responses_over_our_server_with_pathsend_match_tornado(site: Path)
 # -- over our own server ---------------------------------------------------------------
 
 
-@asynccontextmanager
-async def running(app: Any) -> AsyncIterator[Server]:
-    server = await start_server(app, ServerConfig(port=0, access_log=False))
-    try:
-        yield server
-    finally:
-        await server.close()
-
-
-async def raw_get(server: Server, raw_target: bytes) -> tuple[int, bytes]:
+async def raw_get(server: LiveServer, raw_target: bytes) -> tuple[int, bytes]:
     """GET ``raw_target`` exactly as given; the status and body of the answer."""
-    assert server.port is not None
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     try:
         writer.write(b"GET " + raw_target + b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
@@ -756,8 +744,8 @@ class PathsendSpy:
 async def test_our_server_sends_the_file_by_pathsend(site: Path) -> None:
     spy = PathsendSpy(Application(static_path=str(site)))
     async with (
-        running(spy) as server,
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as http,
+        live_server(spy) as server,
+        httpx.AsyncClient(base_url=server.url) as http,
     ):
         whole = await http.get("/static/digits.txt")
         assert spy.sent == ["http.response.start", "http.response.pathsend"]
@@ -790,8 +778,8 @@ async def test_a_64_mib_file_is_served_in_bounded_memory(
         baseline = tracemalloc.get_traced_memory()[0]
         received = 0
         async with (
-            running(app) as server,
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=WAIT) as http,
+            live_server(app) as server,
+            httpx.AsyncClient(base_url=server.url, timeout=WAIT) as http,
             http.stream("GET", "/static/big.bin", headers=headers) as response,
         ):
             async for chunk in response.aiter_raw():
