@@ -171,18 +171,12 @@ class OutputMixin(CookiesMixin):
 
     def add_header(self, name: str, value: HeaderValue) -> None:
         """Add a response header beside existing ones of the same name."""
-        self._headers.add(self._check_header_name(name), self._convert_header_value(value))
+        self._headers.add(_checked_header_name(name), self._convert_header_value(value))
 
     def clear_header(self, name: str) -> None:
         """Remove a response header (all its values)."""
         if name in self._headers:
             del self._headers[name]
-
-    @staticmethod
-    def _check_header_name(name: str) -> str:
-        if not isinstance(name, str) or not _HEADER_NAME_RE.fullmatch(name):
-            raise ValueError(f"invalid header name: {name!r}")
-        return name
 
     @staticmethod
     def _convert_header_value(value: HeaderValue) -> str:
