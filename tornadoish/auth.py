@@ -243,7 +243,8 @@ class SecurityMixin(ArgumentsMixin, CookiesMixin):
             cls = type(self)
             is_async = _async_user_lookup.get(cls)
             if is_async is None:
-                is_async = _has_async_user_lookup(cls)
+                method = getattr(cls, "get_current_user", None)
+                is_async = _async_user_lookup[cls] = inspect.iscoroutinefunction(method)
             if is_async:
                 return self._resolve_security_async()
         if self.request.method not in _XSRF_SAFE_METHODS:
@@ -267,15 +268,6 @@ class SecurityMixin(ArgumentsMixin, CookiesMixin):
 # Whether a handler class's get_current_user is async: asked on every request, so the
 # answer is kept per class.
 _async_user_lookup: dict[type, bool] = {}
-
-
-def _has_async_user_lookup(cls: type) -> bool:
-    try:
-        return _async_user_lookup[cls]
-    except KeyError:
-        answer = inspect.iscoroutinefunction(getattr(cls, "get_current_user", None))
-        _async_user_lookup[cls] = answer
-        return answer
 
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
