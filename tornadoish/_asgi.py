@@ -54,7 +54,7 @@ def request_and_routing_path(
     root_path: str = scope.get("root_path", "")
     path: str = scope["path"]
     raw_path: bytes | None = scope.get("raw_path")
-    raw = raw_path.decode("latin-1") if raw_path else urllib.parse.quote(path)
+    routed = raw = raw_path.decode("latin-1") if raw_path else urllib.parse.quote(path)
     if root_path and not path.startswith(root_path):
         # Servers following the pre-2024 reading of the spec leave the prefix out of
         # `path`; show the client-visible URL either way.
@@ -90,15 +90,18 @@ def request_and_routing_path(
         host,
         root_path,
     )
-    # Without a root_path, routing_path() is the raw path computed above.
-    return request, routing_path(scope) if root_path else raw
+    return request, _below_root(routed, root_path) if root_path else routed
 
 
 def routing_path(scope: Scope) -> str:
     """The still-%-encoded path below ``root_path``: what route patterns match."""
     raw_path: bytes | None = scope.get("raw_path")
     path = raw_path.decode("latin-1") if raw_path else urllib.parse.quote(scope["path"])
-    root_path: str = scope.get("root_path", "")
+    return _below_root(path, scope.get("root_path", ""))
+
+
+def _below_root(path: str, root_path: str) -> str:
+    """``path`` (still %-encoded) without the ``root_path`` prefix, when it has it."""
     if root_path:
         for prefix in (root_path, urllib.parse.quote(root_path)):
             if path.startswith(prefix) and path[len(prefix) : len(prefix) + 1] in ("", "/"):
