@@ -12,6 +12,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from tests.apps import call, http_scope
 from tornadoish.testing import app_client
 from tornadoish.types import Message
 from tornadoish.web import Application, RequestHandler, stream_request_body
@@ -105,7 +106,7 @@ async def test_max_body_size_setting_answers_413_once_a_chunked_body_crosses_it(
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await make_app(max_body_size=1024)(_scope("/echo", "POST"), receive, send)
+    await make_app(max_body_size=1024)(http_scope("/echo", method="POST"), receive, send)
     assert sent[0]["status"] == 413
 
 
@@ -115,37 +116,11 @@ async def test_body_within_the_limit_is_read() -> None:
     assert response.content == b"z" * 1024
 
 
-def _scope(path: str, method: str = "GET") -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-
-
 async def test_on_connection_close_fires_during_a_long_poll() -> None:
     LongPollHandler.closed = anyio.Event()
     LongPollHandler.finished_cleanly = False
-    sent: list[Message] = []
-    messages: list[Message] = [{"type": "http.request", "body": b"", "more_body": False}]
-
-    async def receive() -> Message:
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
     with anyio.fail_after(5):
-        await make_app()(_scope("/poll"), receive, send)
+        await call(make_app(), http_scope("/poll"))
     assert LongPollHandler.closed.is_set()
     assert LongPollHandler.finished_cleanly
 
@@ -163,7 +138,7 @@ async def test_client_leaving_while_the_body_is_read_ends_the_request_quietly() 
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await make_app()(_scope("/echo", "POST"), receive, send)
+    await make_app()(http_scope("/echo", method="POST"), receive, send)
     assert sent == []
 
 
@@ -174,7 +149,7 @@ async def test_send_to_a_gone_client_stops_the_response_quietly() -> None:
     async def send(message: Message) -> None:
         raise OSError("client gone")
 
-    await make_app()(_scope("/echo", "POST"), receive, send)
+    await make_app()(http_scope("/echo", method="POST"), receive, send)
 
 
 @pytest.mark.parametrize(
@@ -199,7 +174,7 @@ async def test_bytes_like_body_chunks_from_a_server_become_a_bytes_body(
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await make_app()(_scope("/echo", "POST"), receive, send)
+    await make_app()(http_scope("/echo", method="POST"), receive, send)
     assert sent[0]["status"] == 200
     assert sent[1]["body"] == b"abc"
     assert type(sent[1]["body"]) is bytes
