@@ -15,6 +15,7 @@ from tornadoish.httputil import HTTPHeaders
 __all__ = ["TrustedProxies"]
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class TrustedProxies:
@@ -36,12 +37,10 @@ class TrustedProxies:
 
     def trusts(self, address: str | None) -> bool:
         """True when ``address`` (a peer IP) is one of the trusted proxies."""
-        if not address:
-            return False
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
+        ip = _parse_ip(address)
+        return ip is not None and self._trusts_ip(ip)
+
+    def _trusts_ip(self, ip: _Address) -> bool:
         return any(ip in network for network in self._networks)
 
     def resolve(self, peer: str | None, headers: HTTPHeaders) -> tuple[str | None, str | None]:
@@ -56,24 +55,27 @@ class TrustedProxies:
         forwarded_for = headers.get("X-Forwarded-For")
         if forwarded_for:
             for hop in reversed([part.strip() for part in forwarded_for.split(",")]):
-                if not _is_ip(hop):
+                ip = _parse_ip(hop)
+                if ip is None:
                     break
                 client = hop
-                if not self.trusts(hop):
+                if not self._trusts_ip(ip):
                     break
         # Tornado's precedence (nginx setups commonly send both headers): X-Real-Ip
         # over X-Forwarded-For, X-Scheme over X-Forwarded-Proto.
         real_ip = headers.get("X-Real-Ip", "").strip()
-        if _is_ip(real_ip):
+        if _parse_ip(real_ip) is not None:
             client = real_ip
         proto = headers.get("X-Scheme") or headers.get("X-Forwarded-Proto") or ""
         proto = proto.split(",")[-1].strip().lower()
         return client, proto if proto in ("http", "https") else None
 
 
-def _is_ip(value: str) -> bool:
+def _parse_ip(value: str | None) -> _Address | None:
+    """``value`` as an IP address; None when it is empty or not one."""
+    if not value:
+        return None
     try:
-        ipaddress.ip_address(value)
+        return ipaddress.ip_address(value)
     except ValueError:
-        return False
-    return True
+        return None
