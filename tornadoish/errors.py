@@ -7,8 +7,9 @@ Names and constructor signatures are Tornado's, so ``raise HTTPError(404)`` and
 from __future__ import annotations
 
 import http.cookies
-from http import HTTPStatus
 from typing import Any
+
+from tornadoish.httputil import reason_phrase
 
 __all__ = ["Finish", "HTTPError", "InvalidCookieError", "MissingArgumentError"]
 
@@ -38,10 +39,7 @@ class HTTPError(Exception):
             self.log_message = log_message.replace("%", "%%")
 
     def __str__(self) -> str:
-        try:
-            phrase = self.reason or HTTPStatus(self.status_code).phrase
-        except ValueError:
-            phrase = "Unknown"
+        phrase = self.reason or reason_phrase(self.status_code)
         message = f"HTTP {self.status_code}: {phrase}"
         if self.log_message:
             return message + " (" + (self.log_message % self.args) + ")"
